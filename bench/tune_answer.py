@@ -1,0 +1,101 @@
+"""Tune the answer composer's sentence weights on a SQuAD-format folder (never on our own questions).
+
+Indexes the passages like squad_retrieval.py, retrieves for every question whose gold passage comes
+first, records each candidate sentence's signals (`answer.score_sentences`) and whether it holds a
+gold answer, then grid-searches `answer.WEIGHTS` for the answer hit rate. Prints the current weights'
+hit rate beside the best found, and the mean number of sentences quoted.
+
+    .venv/bin/python bench/tune_answer.py ../shared/benchmarks/squad-v1.1-dev [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from squad_retrieval import write_corpus
+
+from service import answer
+from service.engine import DEFAULTS, Engine, Settings
+from service.retrieval import retrieve
+
+SIGNALS = ["similarity", "overlap", "passage", "answer_type", "novelty"]
+GRID = {
+    "overlap": [0.0, 0.1, 0.2, 0.35, 0.5],
+    "passage": [0.0, 0.25, 0.5, 1.0],
+    "answer_type": [0.0, 0.05, 0.1, 0.2, 0.3],
+    "novelty": [0.0, 0.1, 0.2],
+}
+
+
+def hit_rate(cases: list[tuple[np.ndarray, np.ndarray]], weights: dict[str, float], margin: float):
+    """Share of questions whose quoted sentence(s) hold a gold answer, and mean sentences quoted."""
+    w = np.array([weights.get(name, 1.0 if name == "similarity" else 0.0) for name in SIGNALS])
+    hits, quoted = 0, 0
+    for signals, holds in cases:
+        scores = signals @ w
+        order = np.argsort(-scores)
+        chosen = [order[0]]
+        if len(order) > 1 and scores[order[1]] >= scores[order[0]] - margin:
+            chosen.append(order[1])
+        hits += bool(holds[chosen].any())
+        quoted += len(chosen)
+    return hits / len(cases), quoted / len(cases)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--limit", type=int, default=3000)
+    args = parser.parse_args()
+
+    questions = [json.loads(x) for x in (args.folder / "questions.jsonl").read_text().splitlines()]
+    questions = [q for q in questions if not q.get("is_impossible")]
+    questions = random.Random(0).sample(questions, min(args.limit, len(questions)))
+    cases = []
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp) / "documents"
+        by_path = write_corpus(docs, args.folder / "passages.jsonl")
+        engine = Engine(Settings.from_config({**DEFAULTS, "DOCUMENTS": docs, "INDEX": Path(tmp) / "index"}))
+        engine.build()
+        index = engine.index()
+        for q in questions:
+            vector, hits = retrieve(index, engine.embedder, q["question"], answer.CANDIDATE_PASSAGES)
+            if not hits or by_path[hits[0].document.path] != q["gold_pid"]:
+                continue
+            scored = answer.score_sentences(q["question"], vector, hits)
+            texts = [
+                answer.citations_for(hits)[quote.n - 1].passage[quote.start : quote.end]
+                for quote, _ in scored
+            ]
+            signals = np.array([[s[name] for name in SIGNALS] for _, s in scored])
+            holds = np.array([any(a.lower() in t.lower() for a in q["answers"]) for t in texts])
+            cases.append((signals, holds))
+
+    margin = answer.SECOND_SENTENCE_MARGIN
+    current, quoted = hit_rate(cases, answer.WEIGHTS, margin)
+    print(f"questions with gold passage first: {len(cases)}")
+    print(f"current weights {answer.WEIGHTS}: hit rate {current:.3f}, sentences {quoted:.2f}")
+    best = (0.0, 0.0, {})
+    for values in itertools.product(*GRID.values()):
+        weights = {"similarity": 1.0, **dict(zip(GRID, values, strict=True))}
+        rate, quoted = hit_rate(cases, weights, margin)
+        if rate > best[0]:
+            best = (rate, quoted, weights)
+    print(f"best weights {best[2]}: hit rate {best[0]:.3f}, sentences {best[1]:.2f}")
+    for m in (0.0, 0.02, 0.04, 0.08):
+        rate, quoted = hit_rate(cases, best[2], m)
+        print(f"  second-sentence margin {m:.2f}: hit rate {rate:.3f}, sentences {quoted:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Composing an extractive answer: sentences quoted verbatim from the retrieved passages, each cited.
+
+No word of an answer is generated. The composer picks the sentences that best answer the question,
+scoring each by meaning (its embedding against the question's), by the question words it shares,
+and by how well its passage was retrieved; then it quotes them with their `[n]` markers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .retrieval import Hit
+
+NOT_FOUND = (
+    "The documents do not say. The closest passages are listed below, but none of them answers this question."
+)
+
+# How much each signal counts when choosing sentences; tuned on squad-v1.1-dev by
+# bench/tune_answer.py (docs/benchmarks.md).
+WEIGHTS = {"similarity": 1.0, "overlap": 0.35, "passage": 0.5, "answer_type": 0.1, "novelty": 0.0}
+CANDIDATE_PASSAGES = 3  # sentences are drawn from this many of the best passages
+SECOND_SENTENCE_MARGIN = 0.04  # a second sentence is quoted when it scores this close to the best
+
+_WORDS = re.compile(r"[\w'’]+")
+_MONTHS = "january february march april may june july august september october november december"
+_DATE = re.compile(
+    rf"\b(?:{'|'.join(_MONTHS.split())}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"(?:1[5-9]|20)\d\d|\d{1,2}(?:st|nd|rd|th)? century|yesterday|today|tomorrow)\b",
+    re.I,
+)
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|"
+    r"thousand|million|billion|half|twice|several)\b",
+    re.I,
+)
+# Two or more capitalised words in a row, not at the start of the sentence: a likely name.
+_NAME = re.compile(r"(?<=[\s(“\"'])[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)+")
+_PLACE_OR_NAME = re.compile(r"(?<=[\s(“\"'])[A-Z][\w’'-]+")
+_STOPWORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being
+    do does did has have had it its this that these those there their they them he him his she her
+    we our you your i me my what which who whom whose when where why how not no so than then too
+    very can could will would shall should may might must about into over after before under
+    again further once all any both each few more most other some such only own same just also
+    s t don now up down out off""".split()
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered source of an answer: where the passage lives and what it says."""
+
+    n: int
+    document_id: str
+    path: str
+    title: str
+    published: str | None
+    source: str | None
+    url: str | None
+    passage: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question, shaped exactly like the HTTP response body."""
+
+    question: str
+    answer: str
+    answered: bool
+    took_ms: float
+    citations: list[Citation]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def content_words(text: str) -> set[str]:
+    """Lowercased words of `text` that carry meaning (stop words dropped)."""
+    return {
+        w for w in (m.group().lower().strip("'’") for m in _WORDS.finditer(text)) if w and w not in _STOPWORDS
+    }
+
+
+def citations_for(hits: list[Hit]) -> list[Citation]:
+    """Number the hits 1..k as citations, in rank order."""
+    return [
+        Citation(
+            n=i,
+            document_id=h.document.id,
+            path=h.document.path,
+            title=h.document.title,
+            published=h.document.published,
+            source=h.document.source,
+            url=h.document.url,
+            passage=h.passage.text,
+            start=h.passage.start,
+            end=h.passage.end,
+            score=round(h.score, 4),
+        )
+        for i, h in enumerate(hits, start=1)
+    ]
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sentence chosen for the answer: which citation it comes from and where in the passage."""
+
+    n: int
+    start: int  # offsets into the passage text
+    end: int
+    score: float
+
+
+def answer_type(question: str) -> str | None:
+    """What kind of thing the question asks for, from its wh-word: person, time, number, place."""
+    q = question.lower()
+    if re.search(r"\bhow (many|much|far|high|long|big|large|old|often|fast)\b", q):
+        return "number"
+    if re.search(r"\b(when|what year|which year|what date|what day|what month)\b", q):
+        return "time"
+    if re.search(r"\b(who|whom|whose)\b", q):
+        return "person"
+    if re.search(r"\bwhere\b", q):
+        return "place"
+    return None
+
+
+def features(question: str, q_words: set[str], kind: str | None, sentence: str) -> dict[str, float]:
+    """The lexical signals of one candidate sentence (the embedding ones are added by the caller)."""
+    s_words = content_words(sentence)
+    overlap = len(q_words & s_words) / len(q_words) if q_words else 0.0
+    novelty = len(s_words - q_words) / len(s_words) if s_words else 0.0
+    fits = 0.0
+    if kind == "number":
+        fits = float(bool(_NUMBER.search(sentence)))
+    elif kind == "time":
+        fits = float(bool(_DATE.search(sentence)))
+    elif kind == "person":
+        fits = float(any(m.group().lower() not in question.lower() for m in _NAME.finditer(sentence)))
+    elif kind == "place":
+        fits = float(
+            any(m.group().lower() not in question.lower() for m in _PLACE_OR_NAME.finditer(sentence))
+        )
+    return {"overlap": overlap, "novelty": novelty, "answer_type": fits}
+
+
+def score_sentences(question: str, question_vector: np.ndarray, hits: list[Hit]) -> list[tuple[Quote, dict]]:
+    """Every sentence of the best passages with its signals and weighted score, best first."""
+    q_words = content_words(question)
+    kind = answer_type(question)
+    scored = []
+    for n, hit in enumerate(hits[:CANDIDATE_PASSAGES], start=1):
+        for sentence in hit.sentences:
+            signals = features(question, q_words, kind, hit.passage.text[sentence.start : sentence.end])
+            signals["similarity"] = float(sentence.vector @ question_vector)
+            signals["passage"] = hit.score
+            score = sum(WEIGHTS[name] * value for name, value in signals.items())
+            scored.append((Quote(n, sentence.start, sentence.end, score), signals))
+    scored.sort(key=lambda item: item[0].score, reverse=True)
+    return scored
+
+
+def choose_sentences(question: str, question_vector: np.ndarray, hits: list[Hit]) -> list[Quote]:
+    """The sentence(s) of the best passages that answer the question, in the order to quote them."""
+    scored = [quote for quote, _ in score_sentences(question, question_vector, hits)]
+    if not scored:
+        return []
+    chosen = [scored[0]]
+    if len(scored) > 1 and scored[1].score >= scored[0].score - SECOND_SENTENCE_MARGIN:
+        chosen.append(scored[1])
+    # Quote sentences of one passage in reading order, the best passage first.
+    return sorted(chosen, key=lambda q: (q.n != chosen[0].n, q.n, q.start))
+
+
+def compose(
+    question: str,
+    question_vector: np.ndarray,
+    hits: list[Hit],
+    min_score: float,
+    took_ms: float = 0.0,
+) -> Answer:
+    """Answer `question` from `hits`, or say the documents do not, citing the hits either way."""
+    citations = citations_for(hits)
+    if not hits or hits[0].score < min_score:
+        return Answer(question, NOT_FOUND, False, took_ms, citations)
+    quotes = choose_sentences(question, question_vector, hits)
+    if not quotes:
+        return Answer(question, NOT_FOUND, False, took_ms, citations)
+    text = " ".join(f"{citations[q.n - 1].passage[q.start : q.end]} [{q.n}]" for q in quotes)
+    return Answer(question, text, True, took_ms, citations)

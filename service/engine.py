@@ -1,0 +1,140 @@
+"""The question-answering engine: a loaded model and index, and `ask()`, shared by HTTP and CLI.
+
+It reloads the index when the manifest on disk changes, so a rebuild by another process (the CLI,
+a second server) is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .answer import Answer, compose
+from .chunking import ChunkSettings
+from .embedding import DEFAULT_MODEL, Embedder, load_embedder
+from .errors import IndexNotReady
+from .indexing import BuildReport, build_index, staleness
+from .retrieval import retrieve
+from .store import MANIFEST, Index, IndexMissing
+
+DEFAULTS: dict[str, Any] = {
+    "DOCUMENTS": "documents",
+    "INDEX": "index",
+    "MODEL": DEFAULT_MODEL,
+    "HOST": "127.0.0.1",
+    "PORT": 8000,
+    "TOP_K": 5,
+    # Below this cosine between question and best passage, the documents are taken not to answer;
+    # chosen from data by bench/calibrate_refusal.py (docs/benchmarks.md).
+    "MIN_SCORE": 0.25,
+    "MAX_QUESTION_CHARS": 2000,
+    "CHUNK_TARGET_TOKENS": ChunkSettings.target_tokens,
+    "CHUNK_MIN_TOKENS": ChunkSettings.min_tokens,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The engine's configuration, read from a Flask-style config mapping."""
+
+    documents: Path
+    index: Path
+    model: str
+    top_k: int
+    min_score: float
+    max_question_chars: int
+    chunking: ChunkSettings
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        def get(key: str) -> Any:
+            return config.get(key, DEFAULTS[key])
+
+        return cls(
+            documents=Path(get("DOCUMENTS")).expanduser().resolve(),
+            index=Path(get("INDEX")).expanduser().resolve(),
+            model=str(get("MODEL")),
+            top_k=int(get("TOP_K")),
+            min_score=float(get("MIN_SCORE")),
+            max_question_chars=int(get("MAX_QUESTION_CHARS")),
+            chunking=ChunkSettings(
+                target_tokens=int(get("CHUNK_TARGET_TOKENS")),
+                min_tokens=int(get("CHUNK_MIN_TOKENS")),
+            ),
+        )
+
+
+class Engine:
+    """Answers questions over the index in `settings.index`, loading the model and index lazily."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._index: Index | None = None
+        self._loaded_mtime: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.model)
+        return self._embedder
+
+    def staleness(self) -> str | None:
+        """Why the index on disk cannot serve the configuration, or None when it is current."""
+        return staleness(
+            self.settings.documents, self.settings.index, self.settings.model, self.settings.chunking
+        )
+
+    def build(self, show_progress: bool = False) -> BuildReport:
+        """Rebuild the index from the documents folder, then serve the new one."""
+        report = build_index(
+            self.settings.documents,
+            self.settings.index,
+            self.embedder,
+            self.settings.chunking,
+            show_progress=show_progress,
+        )
+        self.index(reload=True)
+        return report
+
+    def index(self, reload: bool = False) -> Index:
+        """The loaded index, reloaded when its manifest changed on disk since it was loaded."""
+        manifest = self.settings.index / MANIFEST
+        try:
+            mtime = manifest.stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        if self._index is not None and mtime == self._loaded_mtime and not reload:
+            return self._index
+        with self._lock:
+            if self._index is None or mtime != self._loaded_mtime or reload:
+                try:
+                    index = Index(self.settings.index)
+                except IndexMissing as exc:
+                    if self._index is not None:
+                        return self._index  # keep answering from the index already loaded
+                    raise IndexNotReady(
+                        f"{exc}. Build it with 'issqa index' (or start the server with 'issqa serve')."
+                    ) from None
+                reason = self.staleness()
+                if reason:
+                    raise IndexNotReady(f"the index is stale ({reason}); rebuild it with 'issqa index'.")
+                if index.manifest.dimensions != self.embedder.dimensions:
+                    raise IndexNotReady("the index's vectors do not match the model's dimensions.")
+                self._index, self._loaded_mtime = index, mtime
+        return self._index
+
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        """Answer `question` from the documents, citing the `top_k` nearest passages."""
+        started = time.perf_counter()
+        index = self.index()
+        k = top_k or self.settings.top_k
+        vector, hits = retrieve(index, self.embedder, question, k)
+        answer = compose(question, vector, hits, self.settings.min_score)
+        took_ms = round((time.perf_counter() - started) * 1000, 1)
+        return Answer(answer.question, answer.answer, answer.answered, took_ms, answer.citations)

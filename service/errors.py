@@ -1,0 +1,44 @@
+"""One family of errors, each carrying the HTTP status, a stable code and a message for people.
+
+The HTTP layer turns any of them into `{"error": {"code": ..., "message": ...}}`; the CLI prints the
+message on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class IssqaError(Exception):
+    """Base of every error a client or a user is meant to see."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_dict(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(IssqaError):
+    """The request is malformed or a field is invalid."""
+
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(IssqaError):
+    status = 404
+    code = "not_found"
+
+
+class IndexNotReady(IssqaError):
+    """There is no usable index yet: it is missing, stale or unreadable."""
+
+    status = 503
+    code = "index_not_ready"

@@ -1,0 +1,260 @@
+"""The index folder: a manifest beside a native FAISS file and an SQLite passage store.
+
+The one module that imports faiss. A build writes new, uniquely named data files first and then
+replaces `manifest.json` atomically; the manifest names the data files it belongs to. A crash at any
+moment therefore leaves the previous manifest pointing at the previous, intact files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from .documents import Document
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, published TEXT, source TEXT,
+    url TEXT, sha256 TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id),
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX passages_document ON passages(document_id);
+CREATE TABLE sentences (
+    passage_id INTEGER NOT NULL REFERENCES passages(id), start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX sentences_passage ON sentences(passage_id);
+"""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A span of one document's text: the unit that is embedded, retrieved and cited."""
+
+    id: int
+    document_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a passage (offsets into the passage text) with its unit vector."""
+
+    start: int
+    end: int
+    vector: np.ndarray
+
+
+@dataclass
+class Manifest:
+    """What an index was built from; compared with the configuration to decide staleness."""
+
+    model: str
+    dimensions: int
+    chunking: dict[str, Any]
+    documents: dict[str, str]  # relative path -> sha256 of the indexed files
+    skipped: dict[str, dict[str, str]]  # relative path -> {"sha256", "reason"}
+    passages: int
+    built_at: str
+    build_seconds: float
+    versions: dict[str, str]
+    files: dict[str, str] = field(default_factory=dict)
+    format: int = FORMAT_VERSION
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class IndexMissing(RuntimeError):
+    """There is no loadable index in the folder."""
+
+
+def read_manifest(folder: Path) -> Manifest | None:
+    """The folder's manifest, or None when there is none or it cannot be read."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = Manifest.from_dict(data)
+    except (OSError, ValueError, TypeError):
+        return None
+    return manifest if manifest.format == FORMAT_VERSION else None
+
+
+def write_index(
+    folder: Path,
+    manifest: Manifest,
+    documents: Iterable[Document],
+    passages: list[Passage],
+    vectors: np.ndarray,
+    sentences: list[list[Sentence]],
+) -> Manifest:
+    """Write a complete index into `folder` and switch to it atomically; returns the manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    build = uuid.uuid4().hex[:12]
+    files = {"vectors": f"vectors-{build}.faiss", "passages": f"passages-{build}.sqlite3"}
+
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dimensions))
+    if len(passages):
+        index.add_with_ids(vectors, np.array([p.id for p in passages], dtype=np.int64))
+    tmp_vectors = folder / (files["vectors"] + ".tmp")
+    faiss.write_index(index, str(tmp_vectors))
+    _fsync(tmp_vectors)
+    os.replace(tmp_vectors, folder / files["vectors"])
+
+    tmp_db = folder / (files["passages"] + ".tmp")
+    tmp_db.unlink(missing_ok=True)
+    with sqlite3.connect(tmp_db) as db:
+        db.executescript(_SCHEMA)
+        db.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(d.id, d.path, d.title, d.published, d.source, d.url, d.sha256, d.text) for d in documents],
+        )
+        db.executemany(
+            'INSERT INTO passages (id, document_id, start, "end", text) VALUES (?, ?, ?, ?, ?)',
+            [(p.id, p.document_id, p.start, p.end, p.text) for p in passages],
+        )
+        db.executemany(
+            'INSERT INTO sentences (passage_id, start, "end", vector) VALUES (?, ?, ?, ?)',
+            [
+                (p.id, s.start, s.end, s.vector.astype(np.float16).tobytes())
+                for p, sents in zip(passages, sentences, strict=True)
+                for s in sents
+            ],
+        )
+    db.close()
+    _fsync(tmp_db)
+    os.replace(tmp_db, folder / files["passages"])
+
+    manifest.files = files
+    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(asdict(manifest), out, indent=2, ensure_ascii=False)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp_name, folder / MANIFEST)
+    _remove_unreferenced(folder, set(files.values()))
+    return manifest
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _remove_unreferenced(folder: Path, keep: set[str]) -> None:
+    """Delete data files of earlier builds and leftovers of interrupted ones."""
+    for path in folder.iterdir():
+        if path.name == MANIFEST or path.name in keep:
+            continue
+        if path.name.startswith(("vectors-", "passages-", ".manifest-")):
+            path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A passage id with its inner-product score."""
+
+    passage_id: int
+    score: float
+
+
+class Index:
+    """A loaded index: the FAISS vectors in memory and a read-only view of the passage store."""
+
+    def __init__(self, folder: Path) -> None:
+        manifest = read_manifest(folder)
+        if manifest is None or not manifest.files:
+            raise IndexMissing(f"no index in {folder}")
+        self.folder = folder
+        self.manifest = manifest
+        try:
+            self._faiss = faiss.read_index(str(folder / manifest.files["vectors"]))
+        except RuntimeError as exc:
+            raise IndexMissing(f"cannot read the vectors in {folder}: {exc}") from None
+        db_path = folder / manifest.files["passages"]
+        if not db_path.exists():
+            raise IndexMissing(f"the passage store is missing from {folder}")
+        self._db_uri = f"file:{db_path}?mode=ro&immutable=1"
+        self._local = threading.local()
+
+    @property
+    def size(self) -> int:
+        return int(self._faiss.ntotal)
+
+    def _db(self) -> sqlite3.Connection:
+        """One read-only connection per thread: SQLite connections are not shared across threads."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._db_uri, uri=True, check_same_thread=False)
+            self._local.db = db
+        return db
+
+    def search(self, query: np.ndarray, k: int) -> list[Neighbour]:
+        """The `k` passages whose vectors have the highest inner product with `query`."""
+        k = min(k, self.size)
+        if k <= 0:
+            return []
+        scores, ids = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
+        return [Neighbour(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+
+    def passages(self, ids: list[int]) -> dict[int, Passage]:
+        """Passages by id."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db().execute(
+            f'SELECT id, document_id, start, "end", text FROM passages WHERE id IN ({marks})', ids
+        )
+        return {row[0]: Passage(*row) for row in rows}
+
+    def sentences(self, passage_ids: list[int]) -> dict[int, list[Sentence]]:
+        """The sentences of the given passages, in reading order, with their vectors."""
+        result: dict[int, list[Sentence]] = {pid: [] for pid in passage_ids}
+        if not passage_ids:
+            return result
+        marks = ",".join("?" * len(passage_ids))
+        rows = self._db().execute(
+            f'SELECT passage_id, start, "end", vector FROM sentences WHERE passage_id IN ({marks}) '
+            "ORDER BY passage_id, start",
+            passage_ids,
+        )
+        for pid, start, end, blob in rows:
+            result[pid].append(Sentence(start, end, np.frombuffer(blob, dtype=np.float16).astype(np.float32)))
+        return result
+
+    def documents(self, ids: Iterable[str] | None = None) -> dict[str, Document]:
+        """Documents by id: the given ones, or all of them."""
+        sql = "SELECT id, path, title, published, source, url, text, sha256 FROM documents"
+        params: list[str] = []
+        if ids is not None:
+            params = sorted(set(ids))
+            sql += f" WHERE id IN ({','.join('?' * len(params))})"
+        return {row[0]: Document(*row) for row in self._db().execute(sql, params)}
+
+    def passages_of(self, document_id: str) -> list[Passage]:
+        """All passages of one document, in reading order."""
+        rows = self._db().execute(
+            'SELECT id, document_id, start, "end", text FROM passages WHERE document_id = ? ORDER BY start',
+            (document_id,),
+        )
+        return [Passage(*row) for row in rows]

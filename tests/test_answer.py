@@ -1,0 +1,80 @@
+"""Answer composition: verbatim quotes, markers that resolve, honest refusals."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from service.answer import NOT_FOUND, answer_type, compose
+from service.documents import Document
+from service.retrieval import Hit
+from service.store import Passage, Sentence
+
+from .test_retrieval import ANSWERABLE, UNANSWERABLE
+
+MARKER = re.compile(r" \[(\d+)\]")
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def make_hit(text: str, vectors: list[np.ndarray], score: float, doc_id: str = "d") -> Hit:
+    doc = Document(doc_id, f"{doc_id}.txt", "Title", "2024-01-01", "Wire", None, text, "0" * 64)
+    spans = [m.span() for m in re.finditer(r"[^.]+\.", text)]
+    sentences = tuple(Sentence(a + (text[a] == " "), b, v) for (a, b), v in zip(spans, vectors, strict=True))
+    return Hit(Passage(0, doc_id, 0, len(text), text), doc, score, sentences)
+
+
+def split_answer(answer: str) -> list[tuple[str, int]]:
+    """The answer as (quoted sentence, marker number) pairs."""
+    parts = MARKER.split(answer)
+    return [(parts[i].strip(), int(parts[i + 1])) for i in range(0, len(parts) - 1, 2)]
+
+
+def test_the_sentence_that_answers_is_chosen_not_the_first():
+    text = "The mission was announced. The launch is planned for September. Crews were named."
+    hit = make_hit(text, [unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)], score=0.6)
+    answer = compose("When is the launch planned?", unit(0.1, 1, 0), [hit], min_score=0.3)
+    assert answer.answered
+    assert answer.answer == "The launch is planned for September. [1]"
+
+
+def test_below_the_threshold_the_documents_do_not_say_and_citations_remain():
+    hit = make_hit("Something unrelated.", [unit(1, 0)], score=0.12)
+    answer = compose("What is the capital of Peru?", unit(0, 1), [hit], min_score=0.3)
+    assert not answer.answered
+    assert answer.answer == NOT_FOUND
+    assert [c.n for c in answer.citations] == [1]
+
+
+def test_no_hits_means_not_answered():
+    answer = compose("Anything?", unit(1, 0), [], min_score=0.3)
+    assert not answer.answered and answer.citations == []
+
+
+def test_answer_type_from_the_question_word():
+    assert answer_type("Who replaced Rogozin?") == "person"
+    assert answer_type("When did it launch?") == "time"
+    assert answer_type("How many flights are planned?") == "number"
+    assert answer_type("Where did they land?") == "place"
+    assert answer_type("Why was it added?") is None
+
+
+def test_real_answers_are_verbatim_quotes_whose_markers_resolve(ask):
+    for question, _ in ANSWERABLE + [(q, None) for q in UNANSWERABLE]:
+        body = ask(question, top_k=4)
+        numbers = {c["n"] for c in body["citations"]}
+        assert [c["n"] for c in body["citations"]] == list(range(1, len(numbers) + 1))
+        if not body["answered"]:
+            assert MARKER.search(body["answer"]) is None
+            continue
+        quotes = split_answer(body["answer"])
+        assert quotes, body["answer"]
+        # Nothing but quotes and markers: rebuilding the answer from them gives it back exactly.
+        assert " ".join(f"{s} [{n}]" for s, n in quotes) == body["answer"]
+        for sentence, n in quotes:
+            assert n in numbers
+            assert sentence in body["citations"][n - 1]["passage"]

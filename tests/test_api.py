@@ -1,0 +1,138 @@
+"""The HTTP contract of /api/ask and /api/index, and the one error shape for every bad request."""
+
+from __future__ import annotations
+
+import pytest
+
+from service import create_app
+from service.documents import split_front_matter
+
+CITATION_FIELDS = {
+    "n", "document_id", "path", "title", "published", "source", "url", "passage", "start", "end", "score",
+}  # fmt: skip
+
+
+def test_ask_returns_the_documented_shape(client, news_index):
+    response = client.post("/api/ask", json={"question": "Who replaced Rogozin?"})
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    body = response.get_json()
+    assert set(body) == {"question", "answer", "answered", "took_ms", "citations"}
+    assert body["question"] == "Who replaced Rogozin?"
+    assert body["answered"] is True
+    assert isinstance(body["took_ms"], float) and body["took_ms"] > 0
+    assert len(body["citations"]) == 5  # the default top_k
+    for c in body["citations"]:
+        assert set(c) == CITATION_FIELDS
+        assert c["published"] and c["source"] and c["title"]
+        # The passage is exactly the document's body (front matter excluded) from start to end.
+        raw = (news_index["DOCUMENTS"] / c["path"]).read_text(encoding="utf-8")
+        _, text = split_front_matter(raw)
+        assert text[c["start"] : c["end"]] == c["passage"]
+    scores = [c["score"] for c in body["citations"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_top_k_and_history_are_accepted(client):
+    body = client.post(
+        "/api/ask",
+        json={
+            "question": "Who replaced him?",
+            "top_k": 2,
+            "history": [
+                {"role": "user", "content": "Who ran Roskosmos in 2022?"},
+                {"role": "assistant", "content": "Dmitri Rogozin. [1]"},
+            ],
+        },
+    ).get_json()
+    assert len(body["citations"]) == 2
+
+
+def test_a_body_without_json_content_type_is_still_read(client):
+    response = client.post("/api/ask", data='{"question": "Who is Anna Kikina?"}')
+    assert response.status_code == 200
+
+
+BAD_REQUESTS = [
+    ("not json", "invalid_json"),
+    ("[1, 2]", "invalid_json"),
+    ("", "empty_body"),
+    ("{}", "missing_question"),
+    ('{"question": ""}', "empty_question"),
+    ('{"question": "   "}', "empty_question"),
+    ('{"question": 42}', "invalid_question"),
+    ('{"question": null}', "missing_question"),
+    ('{"question": "' + "x" * 2001 + '"}', "question_too_long"),
+    ('{"question": "ok?", "top_k": 0}', "invalid_top_k"),
+    ('{"question": "ok?", "top_k": 21}', "invalid_top_k"),
+    ('{"question": "ok?", "top_k": "5"}', "invalid_top_k"),
+    ('{"question": "ok?", "top_k": 2.5}', "invalid_top_k"),
+    ('{"question": "ok?", "top_k": true}', "invalid_top_k"),
+    ('{"question": "ok?", "history": "hi"}', "invalid_history"),
+    ('{"question": "ok?", "history": [{"role": "system", "content": "x"}]}', "invalid_history"),
+    ('{"question": "ok?", "history": [{"role": "user"}]}', "invalid_history"),
+    ('{"question": "ok?", "topk": 3}', "unknown_field"),
+]
+
+
+@pytest.mark.parametrize(("body", "code"), BAD_REQUESTS)
+def test_bad_requests_get_one_error_shape(client, body, code):
+    response = client.post("/api/ask", data=body, content_type="application/json")
+    assert response.status_code == 400
+    payload = response.get_json()
+    assert set(payload) == {"error"}
+    assert payload["error"]["code"] == code
+    assert payload["error"]["message"]
+
+
+def test_wrong_method_unknown_route_and_oversized_body(client):
+    response = client.get("/api/ask")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in response.headers["Allow"]
+
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+    response = client.post("/api/ask", data="x" * (65 * 1024), content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_unexpected_errors_leak_no_stack_trace(app, client, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret internals /home/user/.venv")
+
+    monkeypatch.setattr(app.extensions["issqa"], "ask", explode)
+    response = client.post("/api/ask", json={"question": "Who replaced Rogozin?"})
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": {"code": "internal_error", "message": "Something went wrong on the server."}
+    }
+    assert b"Traceback" not in response.data and b"secret" not in response.data
+
+
+def test_without_an_index_ask_answers_503_with_what_to_do(tmp_path, corpus):
+    app = create_app({"DOCUMENTS": corpus, "INDEX": tmp_path / "none"})
+    response = app.test_client().post("/api/ask", json={"question": "Who replaced Rogozin?"})
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert error["code"] == "index_not_ready" and "issqa index" in error["message"]
+
+
+def test_a_stale_index_is_never_silently_used(tmp_path, corpus, fake_embedder):
+    app = create_app({"DOCUMENTS": corpus, "INDEX": tmp_path / "index", "EMBEDDER": fake_embedder})
+    app.extensions["issqa"].build()
+    (corpus / "late-news.txt").write_text("A new article arrived after the build.", encoding="utf-8")
+    fresh = create_app({"DOCUMENTS": corpus, "INDEX": tmp_path / "index", "EMBEDDER": fake_embedder})
+    response = fresh.test_client().post("/api/ask", json={"question": "What arrived?"})
+    assert response.status_code == 503
+    assert "stale" in response.get_json()["error"]["message"]
+
+
+def test_index_status(client):
+    body = client.get("/api/index").get_json()
+    assert body["documents"] == 2 and body["passages"] > 10
+    assert body["stale"] is None and body["built_at"]
+    assert body["model"] == "all-MiniLM-L6-v2"

@@ -1,0 +1,140 @@
+"""The `issqa` command line, in-process and as a real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from service import create_app
+from service.cli import main
+
+
+@pytest.fixture
+def env(corpus: Path, tmp_path: Path) -> dict[str, str]:
+    return {"ISSQA_DOCUMENTS": str(corpus), "ISSQA_INDEX": str(tmp_path / "index")}
+
+
+def run(args: list[str], env: dict[str, str]):
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def test_index_status_and_ask_from_the_command_line(env, corpus):
+    result = run(["status"], env)
+    assert result.exit_code == 0 and "not built" in result.output
+
+    result = run(["index"], env)
+    assert result.exit_code == 0, result.output
+    assert "Indexed 2 documents" in result.output
+
+    assert "up to date" in run(["index"], env).output
+    assert "Indexed 2 documents" in run(["index", "--full"], env).output
+
+    status = run(["status"], env).output
+    assert "stale:            no" in status and "passages:" in status
+    (corpus / "extra.txt").write_text("Another article about the station.", encoding="utf-8")
+    assert (
+        "stale:            yes: documents changed since the last build: 1 added"
+        in run(["status"], env).output
+    )
+    (corpus / "extra.txt").unlink()
+
+    result = run(["ask", "Who replaced Rogozin?"], env)
+    assert result.exit_code == 0
+    assert "[1]" in result.output and "Borisov" in result.output
+
+
+def test_ask_json_prints_exactly_the_http_body(env):
+    run(["index"], env)
+    result = run(["ask", "--json", "--top-k", "3", "Which cosmonaut flies on SpaceX?"], env)
+    assert result.exit_code == 0
+    cli_body = json.loads(result.output)
+    app = create_app({"DOCUMENTS": env["ISSQA_DOCUMENTS"], "INDEX": env["ISSQA_INDEX"]})
+    http = app.test_client().post(
+        "/api/ask", json={"question": "Which cosmonaut flies on SpaceX?", "top_k": 3}
+    )
+    http_body = http.get_json()
+    cli_body.pop("took_ms"), http_body.pop("took_ms")
+    assert cli_body == http_body
+
+
+def test_flags_override_the_environment(env, tmp_path):
+    other = tmp_path / "other-index"
+    result = run(["index", "--index", str(other)], env)
+    assert result.exit_code == 0 and (other / "manifest.json").exists()
+    assert not Path(env["ISSQA_INDEX"], "manifest.json").exists()
+
+
+def test_errors_are_one_line_and_exit_non_zero(env, tmp_path):
+    result = CliRunner().invoke(main, ["ask", "Who replaced Rogozin?"], env=env)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("issqa: ") and "issqa index" in lines[0]
+
+    result = CliRunner().invoke(main, ["index", "--documents", str(tmp_path / "missing")], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == f"issqa: the documents folder {tmp_path / 'missing'} does not exist"
+
+    result = CliRunner().invoke(main, ["ask", "--top-k", "99", "x"], env=env)
+    assert result.exit_code == 2 and "99" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_once(env: dict[str, str]) -> tuple[dict, str]:
+    """Start `issqa serve` as a real process, ask one question over HTTP, stop it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/ask",
+                    data=json.dumps({"question": "Who replaced Rogozin?"}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    body = json.load(response)
+                break
+            except OSError:
+                assert process.poll() is None, process.stdout.read()
+                time.sleep(0.5)
+        else:
+            pytest.fail("the server did not answer in time")
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    return body, output
+
+
+def test_serve_builds_when_needed_and_restarts_without_re_embedding(env):
+    body, output = serve_once(env)
+    assert "Building the index: no index has been built" in output
+    assert body["answered"] and "Borisov" in body["answer"]
+    built_at = json.loads(Path(env["ISSQA_INDEX"], "manifest.json").read_text())["built_at"]
+    manifest_mtime = Path(env["ISSQA_INDEX"], "manifest.json").stat().st_mtime_ns
+
+    body, output = serve_once(env)
+    assert "Building the index" not in output
+    assert body["answered"]
+    assert Path(env["ISSQA_INDEX"], "manifest.json").stat().st_mtime_ns == manifest_mtime
+    assert json.loads(Path(env["ISSQA_INDEX"], "manifest.json").read_text())["built_at"] == built_at

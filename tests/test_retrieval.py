@@ -1,0 +1,81 @@
+"""Retrieval over documents/ with the real model: the right passage is cited first.
+
+Each case names the phrase(s) that mark the passage(s) which answer; where two passages both answer,
+either may come first. Questions are facts, paraphrases that share few words with the text, names
+and numbers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+ANSWERABLE = [
+    ("Who replaced Rogozin?", "Yuri Borisov"),
+    ("When is the first of the joint missions planned?", "planned for September"),
+    ("Which cosmonaut will fly on a SpaceX rocket?", "Anna Kikina"),
+    ("What did Rogozin threaten to do?", "crash the space station"),
+    ("Which countries take part in the ISS project?", "European Space Agency (ESA)"),
+    ("What was Borisov responsible for in the government?", "military-industrial complex"),
+    ("How big is the space station?", "football field"),
+    ("How high above the Earth does the station orbit?", "400 kilometers"),
+    ("What happened to Russia's moon lander?", "Luna-25"),
+    ("Who is the executive director of manned programs?", "Krikalev"),
+    ("Why was an extra Soyuz flight added?", "compensate for the time"),
+    ("How many cosmonauts were to fly on Crew Dragon between 2022 and 2024?", "three Russian cosmonauts"),
+    ("Does Russia plan to build its own space station?", "install its own space station"),
+    ("Why did NASA depend on Soyuz rockets for a while?", "space shuttle program"),
+    ("What did Moscow say about the agreement?", "interests of Russia and the United States"),
+    (
+        "Did the war stop the cooperation on the station?",
+        ("collaboration continued", "maintain their cooperation"),
+    ),
+    ("What did NASA rely on after its shuttle program ended?", "entirely dependent"),
+    ("Which Indian mission landed on the moon?", "Chandrayaan-3"),
+]
+
+# Dense retrieval alone ranks the answering passage second for these. Strict xfail: the day hybrid
+# retrieval (issue "Answer quality you can measure") fixes them, this fails and they move up.
+KNOWN_MISSES = [
+    ("Is the Russian-American cooperation a good deal for both sides?", "mutually beneficial business"),
+    ("Where did US astronauts launch on Soyuz rockets until 2020?", "Baikonur"),
+]
+
+UNANSWERABLE = [
+    "What is the capital of Australia?",
+    "How do I bake sourdough bread?",
+    "Who won the 2018 FIFA World Cup?",
+    "What is the price of Bitcoin today?",
+    "Which team won the NBA finals?",
+]
+
+
+@pytest.mark.parametrize(("question", "phrase"), ANSWERABLE)
+def test_the_answering_passage_is_cited_first(ask, question, phrase):
+    body = ask(question)
+    assert body["answered"] is True
+    phrases = phrase if isinstance(phrase, tuple) else (phrase,)
+    first = body["citations"][0]["passage"]
+    assert any(p in first for p in phrases), [c["passage"][:60] for c in body["citations"]]
+
+
+@pytest.mark.xfail(strict=True, reason="dense-only retrieval ranks the answer second")
+@pytest.mark.parametrize(("question", "phrase"), KNOWN_MISSES)
+def test_known_misses_of_dense_retrieval(ask, question, phrase):
+    assert phrase in ask(question)["citations"][0]["passage"]
+
+
+def test_most_answers_quote_the_answering_words(ask):
+    # Sentence choice, not only passage choice: the quoted sentences carry the answer itself.
+    quoted = []
+    for question, phrase in ANSWERABLE:
+        answer = ask(question)["answer"]
+        quoted.append(any(p in answer for p in (phrase if isinstance(phrase, tuple) else (phrase,))))
+    assert sum(quoted) >= 0.8 * len(ANSWERABLE), quoted
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE)
+def test_questions_the_documents_do_not_answer_are_refused(ask, question):
+    body = ask(question)
+    assert body["answered"] is False
+    assert "do not say" in body["answer"]
+    assert body["citations"], "the nearest passages are still listed"
