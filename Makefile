@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint bench clean
+.PHONY: install browser serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,27 @@ install: $(STAMP)
 serve: install
 	$(BIN)/issqa serve
 
-test: install
+# Headless Chromium for the browser tests (tests/test_chat.py), from the distribution's packages.
+# Without it those tests fail (never skip): Playwright's own browser download is not used.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if command -v apt-get >/dev/null; then \
+			SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+			$$SUDO apt-get update && \
+			$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver \
+				|| echo "warning: could not install chromium; the browser tests will fail" >&2; \
+		else \
+			echo "warning: /usr/bin/chromium is missing and there is no apt-get; the browser tests will fail" >&2; \
+		fi; \
+	fi
+
+test: install browser
 	$(BIN)/ruff check service tests bench
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python bench/squad_retrieval.py ../shared/benchmarks/squad-v1.1-dev
+	$(BIN)/issqa eval ../shared/benchmarks/squad-v1.1-dev
+	$(BIN)/issqa eval evals/iss-news
 
 clean:
 	rm -rf $(VENV) index .pytest_cache

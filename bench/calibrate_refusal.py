@@ -23,9 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from squad_retrieval import write_corpus
-
 from service.engine import DEFAULTS, Engine, Settings
+from service.evaluation import write_corpus
 
 THRESHOLDS = [round(x, 2) for x in np.arange(0.10, 0.61, 0.05)]
 

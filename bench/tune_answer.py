@@ -1,6 +1,6 @@
 """Tune the answer composer's sentence weights on a SQuAD-format folder (never on our own questions).
 
-Indexes the passages like squad_retrieval.py, retrieves for every question whose gold passage comes
+Indexes the passages like `issqa eval`, retrieves for every question whose gold passage comes
 first, records each candidate sentence's signals (`answer.score_sentences`) and whether it holds a
 gold answer, then grid-searches `answer.WEIGHTS` for the answer hit rate. Prints the current weights'
 hit rate beside the best found, and the mean number of sentences quoted.
@@ -22,10 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from squad_retrieval import write_corpus
-
 from service import answer
 from service.engine import DEFAULTS, Engine, Settings
+from service.evaluation import write_corpus
 from service.retrieval import retrieve
 
 SIGNALS = ["similarity", "overlap", "passage", "answer_type", "novelty"]
@@ -37,16 +36,27 @@ GRID = {
 }
 
 
-def hit_rate(cases: list[tuple[np.ndarray, np.ndarray]], weights: dict[str, float], margin: float):
-    """Share of questions whose quoted sentence(s) hold a gold answer, and mean sentences quoted."""
+def hit_rate(cases: list, weights: dict[str, float], margin: float, adjacent: float | None = None):
+    """Share of questions whose quoted sentence(s) hold a gold answer, and mean sentences quoted.
+
+    Mirrors `answer.choose_sentences`: the best sentence, a second one within `margin`, else the
+    sentence after the best one within `adjacent`.
+    """
     w = np.array([weights.get(name, 1.0 if name == "similarity" else 0.0) for name in SIGNALS])
     hits, quoted = 0, 0
-    for signals, holds in cases:
+    for signals, holds, where in cases:
         scores = signals @ w
         order = np.argsort(-scores)
         chosen = [order[0]]
         if len(order) > 1 and scores[order[1]] >= scores[order[0]] - margin:
             chosen.append(order[1])
+        elif adjacent is not None:
+            n, start = where[order[0]]
+            after = [i for i in range(len(where)) if where[i][0] == n and where[i][1] > start]
+            if after:
+                nxt = min(after, key=lambda i: where[i][1])
+                if scores[nxt] >= scores[order[0]] - adjacent:
+                    chosen.append(nxt)
         hits += bool(holds[chosen].any())
         quoted += len(chosen)
     return hits / len(cases), quoted / len(cases)
@@ -79,22 +89,26 @@ def main() -> None:
             ]
             signals = np.array([[s[name] for name in SIGNALS] for _, s in scored])
             holds = np.array([any(a.lower() in t.lower() for a in q["answers"]) for t in texts])
-            cases.append((signals, holds))
+            where = [(quote.n, quote.start) for quote, _ in scored]
+            cases.append((signals, holds, where))
 
-    margin = answer.SECOND_SENTENCE_MARGIN
-    current, quoted = hit_rate(cases, answer.WEIGHTS, margin)
+    margin, adjacent = answer.SECOND_SENTENCE_MARGIN, answer.ADJACENT_MARGIN
+    current, quoted = hit_rate(cases, answer.WEIGHTS, margin, adjacent)
     print(f"questions with gold passage first: {len(cases)}")
     print(f"current weights {answer.WEIGHTS}: hit rate {current:.3f}, sentences {quoted:.2f}")
     best = (0.0, 0.0, {})
     for values in itertools.product(*GRID.values()):
         weights = {"similarity": 1.0, **dict(zip(GRID, values, strict=True))}
-        rate, quoted = hit_rate(cases, weights, margin)
+        rate, quoted = hit_rate(cases, weights, margin, adjacent)
         if rate > best[0]:
             best = (rate, quoted, weights)
     print(f"best weights {best[2]}: hit rate {best[0]:.3f}, sentences {best[1]:.2f}")
     for m in (0.0, 0.02, 0.04, 0.08):
-        rate, quoted = hit_rate(cases, best[2], m)
-        print(f"  second-sentence margin {m:.2f}: hit rate {rate:.3f}, sentences {quoted:.2f}")
+        for a in (None, 0.05, 0.1, 0.15, 0.2):
+            rate, quoted = hit_rate(cases, best[2], m, a)
+            print(
+                f"  second-sentence margin {m:.2f}, adjacent {a}: hit rate {rate:.3f}, sentences {quoted:.2f}"
+            )
 
 
 if __name__ == "__main__":

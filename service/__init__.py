@@ -21,9 +21,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["issqa"] = Engine(Settings.from_config(app.config), embedder=app.config.get("EMBEDDER"))
 
-    from . import api
+    from . import api, chat
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(chat.bp)
     api.register_error_handlers(app)
     return app
 

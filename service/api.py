@@ -9,8 +9,9 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .documents import Document
 from .engine import Engine
-from .errors import BadRequest, IssqaError
+from .errors import BadRequest, IssqaError, NotFound
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)
@@ -36,8 +37,47 @@ def engine() -> Engine:
 def ask() -> Any:
     """Answer a question from the documents, with citations."""
     body = _json_object()
-    question, top_k, _history = _ask_fields(body, engine().settings.max_question_chars)
-    return jsonify(engine().ask(question, top_k).to_dict())
+    question, top_k, history = _ask_fields(body, engine().settings.max_question_chars)
+    return jsonify(engine().ask(question, top_k, history).to_dict())
+
+
+@bp.get("/documents")
+def list_documents() -> Any:
+    """Every indexed document with its metadata and passage count, in path order."""
+    index = engine().index()
+    counts = index.passage_counts()
+    docs = sorted(index.documents().values(), key=lambda d: d.path)
+    return jsonify({"documents": [_document_summary(d, counts.get(d.id, 0)) for d in docs]})
+
+
+@bp.get("/documents/<doc_id>")
+def get_document(doc_id: str) -> Any:
+    """One document's metadata, its full searchable text and its passages' offsets."""
+    index = engine().index()
+    doc = index.documents([doc_id]).get(doc_id)
+    if doc is None:
+        raise NotFound(f"No document with id {doc_id!r}.", code="document_not_found")
+    passages = index.passages_of(doc_id)
+    return jsonify(
+        {
+            **_document_summary(doc, len(passages)),
+            "text": doc.text,
+            "passage_offsets": [[p.start, p.end] for p in passages],
+        }
+    )
+
+
+def _document_summary(doc: Document, passages: int) -> dict[str, Any]:
+    return {
+        "id": doc.id,
+        "path": doc.path,
+        "title": doc.title,
+        "published": doc.published,
+        "source": doc.source,
+        "url": doc.url,
+        "passages": passages,
+        "size": len(doc.text.encode("utf-8")),
+    }
 
 
 @bp.get("/index")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -127,6 +128,40 @@ def ask(question: str, as_json: bool, top_k: int | None, **flags: Any) -> None:
         )
 
 
+@main.command("eval")
+@_options
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--retrieval", type=click.Choice(["hybrid", "dense", "keyword"]), help="Retrieval mode to measure."
+)
+@click.option("--no-history", is_flag=True, help="Ignore the questions' conversation history.")
+@click.option("--limit", type=int, help="Ask only the first N questions.")
+def eval_cmd(
+    path: Path, as_json: bool, retrieval: str | None, no_history: bool, limit: int | None, **flags: Any
+) -> None:
+    """Measure retrieval, answers, refusals and latency on a benchmark folder.
+
+    PATH holds passages.jsonl and questions.jsonl (the format of shared/benchmarks/*). The passages
+    are indexed in a temporary folder with the real pipeline and every question goes through the
+    code path of /api/ask.
+    """
+    from .evaluation import evaluate, format_figures, read_questions
+
+    for name in ("passages.jsonl", "questions.jsonl"):
+        if not (path / name).is_file():
+            _fail(f"{path} has no {name}")
+    app = _app(**flags)
+    config = {
+        key: app.config[key] for key in ("MODEL", "MIN_SCORE", "CHUNK_TARGET_TOKENS", "CHUNK_MIN_TOKENS")
+    }
+    if retrieval:
+        config["RETRIEVAL"] = retrieval
+    questions = read_questions(path / "questions.jsonl")[:limit]
+    result = evaluate(path, config, questions, use_history=not no_history)
+    click.echo(json.dumps(result, indent=2) if as_json else format_figures(result))
+
+
 @main.command()
 @_options
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
@@ -148,5 +183,7 @@ def status(as_json: bool, **flags: Any) -> None:
     click.echo(f"stale:            {'yes: ' + info['stale'] if info['stale'] else 'no'}")
     for path, skipped in info["skipped"].items():
         click.echo(f"  skipped {path}: {skipped['reason']}")
+
+
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,9 @@ from typing import Any
 from .answer import Answer, compose
 from .chunking import ChunkSettings
 from .embedding import DEFAULT_MODEL, Embedder, load_embedder
-from .errors import IndexNotReady
+from .errors import ConfigError, IndexNotReady
 from .indexing import BuildReport, build_index, staleness
-from .retrieval import retrieve
+from .retrieval import MODES, retrieve
 from .store import MANIFEST, Index, IndexMissing
 
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     # chosen from data by bench/calibrate_refusal.py (docs/benchmarks.md).
     "MIN_SCORE": 0.25,
     "MAX_QUESTION_CHARS": 2000,
+    # hybrid (dense + BM25, re-scored), dense or keyword: the last two exist for comparison.
+    "RETRIEVAL": "hybrid",
     "CHUNK_TARGET_TOKENS": ChunkSettings.target_tokens,
     "CHUNK_MIN_TOKENS": ChunkSettings.min_tokens,
 }
@@ -48,12 +50,21 @@ class Settings:
     min_score: float
     max_question_chars: int
     chunking: ChunkSettings
+    retrieval: str = "hybrid"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
         def get(key: str) -> Any:
             return config.get(key, DEFAULTS[key])
 
+        if get("RETRIEVAL") not in MODES:
+            raise ConfigError(f"RETRIEVAL must be one of {', '.join(MODES)}, not {get('RETRIEVAL')!r}")
+        try:
+            numbers = {key: float(get(key)) for key in ("TOP_K", "MIN_SCORE", "MAX_QUESTION_CHARS")}
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid number in the configuration: {exc}") from None
+        if not 1 <= numbers["TOP_K"] <= 20:
+            raise ConfigError("TOP_K must be between 1 and 20")
         return cls(
             documents=Path(get("DOCUMENTS")).expanduser().resolve(),
             index=Path(get("INDEX")).expanduser().resolve(),
@@ -61,6 +72,7 @@ class Settings:
             top_k=int(get("TOP_K")),
             min_score=float(get("MIN_SCORE")),
             max_question_chars=int(get("MAX_QUESTION_CHARS")),
+            retrieval=str(get("RETRIEVAL")),
             chunking=ChunkSettings(
                 target_tokens=int(get("CHUNK_TARGET_TOKENS")),
                 min_tokens=int(get("CHUNK_MIN_TOKENS")),
@@ -129,12 +141,15 @@ class Engine:
                 self._index, self._loaded_mtime = index, mtime
         return self._index
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer `question` from the documents, citing the `top_k` nearest passages."""
+    def ask(self, question: str, top_k: int | None = None, history: Sequence[dict[str, str]] = ()) -> Answer:
+        """Answer `question` from the documents, citing the `top_k` best passages.
+
+        `history` is the conversation so far; it resolves follow-ups like "Who replaced him?".
+        """
         started = time.perf_counter()
         index = self.index()
         k = top_k or self.settings.top_k
-        vector, hits = retrieve(index, self.embedder, question, k)
+        vector, hits = retrieve(index, self.embedder, question, k, self.settings.retrieval, history)
         answer = compose(question, vector, hits, self.settings.min_score)
         took_ms = round((time.perf_counter() - started) * 1000, 1)
         return Answer(answer.question, answer.answer, answer.answered, took_ms, answer.citations)

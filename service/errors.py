@@ -42,3 +42,9 @@ class IndexNotReady(IssqaError):
 
     status = 503
     code = "index_not_ready"
+
+
+class ConfigError(IssqaError):
+    """A configuration value is invalid."""
+
+    code = "config_error"

@@ -24,7 +24,7 @@ import numpy as np
 from .documents import Document
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -41,6 +41,8 @@ CREATE TABLE sentences (
     "end" INTEGER NOT NULL, vector BLOB NOT NULL
 );
 CREATE INDEX sentences_passage ON sentences(passage_id);
+-- Keyword search over each passage with its article's title; rowid is the passage id.
+CREATE VIRTUAL TABLE passages_fts USING fts5(title, body, tokenize = 'porter unicode61');
 """
 
 
@@ -103,7 +105,7 @@ def read_manifest(folder: Path) -> Manifest | None:
 def write_index(
     folder: Path,
     manifest: Manifest,
-    documents: Iterable[Document],
+    documents: list[Document],
     passages: list[Passage],
     vectors: np.ndarray,
     sentences: list[list[Sentence]],
@@ -132,6 +134,11 @@ def write_index(
         db.executemany(
             'INSERT INTO passages (id, document_id, start, "end", text) VALUES (?, ?, ?, ?, ?)',
             [(p.id, p.document_id, p.start, p.end, p.text) for p in passages],
+        )
+        titles = {d.id: d.title for d in documents}
+        db.executemany(
+            "INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",
+            [(p.id, titles[p.document_id], p.text) for p in passages],
         )
         db.executemany(
             'INSERT INTO sentences (passage_id, start, "end", vector) VALUES (?, ?, ?, ?)',
@@ -217,6 +224,21 @@ class Index:
         scores, ids = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
         return [Neighbour(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
+    def keyword_search(self, query: str, k: int) -> list[Neighbour]:
+        """The `k` best passages for an FTS5 `query` by BM25 (higher is better)."""
+        rows = self._db().execute(
+            "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
+            "ORDER BY bm25(passages_fts) LIMIT ?",
+            (query, k),
+        )
+        return [Neighbour(int(pid), float(score)) for pid, score in rows]
+
+    def vectors(self, ids: list[int]) -> np.ndarray:
+        """The stored vectors of the given passages, in order."""
+        if not ids:
+            return np.zeros((0, self.manifest.dimensions), dtype=np.float32)
+        return np.vstack([self._faiss.reconstruct(int(i)) for i in ids])
+
     def passages(self, ids: list[int]) -> dict[int, Passage]:
         """Passages by id."""
         if not ids:
@@ -250,6 +272,23 @@ class Index:
             params = sorted(set(ids))
             sql += f" WHERE id IN ({','.join('?' * len(params))})"
         return {row[0]: Document(*row) for row in self._db().execute(sql, params)}
+
+    def published(self, passage_ids: list[int]) -> dict[int, str | None]:
+        """The publication date of each passage's document."""
+        if not passage_ids:
+            return {}
+        marks = ",".join("?" * len(passage_ids))
+        rows = self._db().execute(
+            f"SELECT p.id, d.published FROM passages p JOIN documents d ON d.id = p.document_id "
+            f"WHERE p.id IN ({marks})",
+            passage_ids,
+        )
+        return dict(rows.fetchall())
+
+    def passage_counts(self) -> dict[str, int]:
+        """How many passages each document has."""
+        rows = self._db().execute("SELECT document_id, COUNT(*) FROM passages GROUP BY document_id")
+        return dict(rows.fetchall())
 
     def passages_of(self, document_id: str) -> list[Passage]:
         """All passages of one document, in reading order."""

@@ -14,6 +14,7 @@ from service.store import Passage, Sentence
 from .test_retrieval import ANSWERABLE, UNANSWERABLE
 
 MARKER = re.compile(r" \[(\d+)\]")
+DATED = re.compile(r"^Reported (\d{4}-\d{2}-\d{2}): ")
 
 
 def unit(*values: float) -> np.ndarray:
@@ -28,10 +29,15 @@ def make_hit(text: str, vectors: list[np.ndarray], score: float, doc_id: str = "
     return Hit(Passage(0, doc_id, 0, len(text), text), doc, score, sentences)
 
 
-def split_answer(answer: str) -> list[tuple[str, int]]:
-    """The answer as (quoted sentence, marker number) pairs."""
+def split_answer(answer: str) -> list[tuple[str | None, str, int]]:
+    """The answer as (date prefix, quoted sentence, marker number) triples."""
     parts = MARKER.split(answer)
-    return [(parts[i].strip(), int(parts[i + 1])) for i in range(0, len(parts) - 1, 2)]
+    triples = []
+    for i in range(0, len(parts) - 1, 2):
+        text = parts[i].strip()
+        dated = DATED.match(text)
+        triples.append((dated.group(1) if dated else None, DATED.sub("", text), int(parts[i + 1])))
+    return triples
 
 
 def test_the_sentence_that_answers_is_chosen_not_the_first():
@@ -73,8 +79,10 @@ def test_real_answers_are_verbatim_quotes_whose_markers_resolve(ask):
             continue
         quotes = split_answer(body["answer"])
         assert quotes, body["answer"]
-        # Nothing but quotes and markers: rebuilding the answer from them gives it back exactly.
-        assert " ".join(f"{s} [{n}]" for s, n in quotes) == body["answer"]
-        for sentence, n in quotes:
+        # Nothing but quotes, markers and source dates: rebuilding the answer gives it back exactly.
+        rebuilt = " ".join((f"Reported {d}: " if d else "") + f"{s} [{n}]" for d, s, n in quotes)
+        assert rebuilt == body["answer"]
+        for date, sentence, n in quotes:
             assert n in numbers
             assert sentence in body["citations"][n - 1]["passage"]
+            assert date in (None, body["citations"][n - 1]["published"])

@@ -79,3 +79,47 @@ def test_questions_the_documents_do_not_answer_are_refused(ask, question):
     assert body["answered"] is False
     assert "do not say" in body["answer"]
     assert body["citations"], "the nearest passages are still listed"
+
+
+ROGOZIN_TURN = [
+    {"role": "user", "content": "Who replaced Rogozin?"},
+    {
+        "role": "assistant",
+        "content": "The new head of the Russian space agency will be Vice Prime Minister Yuri Borisov. [1]",
+    },
+]
+
+
+def test_a_follow_up_is_resolved_from_the_history(ask):
+    question = "What was his previous job?"
+    alone = ask(question)["citations"][0]["passage"]
+    with_history = ask(question, history=ROGOZIN_TURN)["citations"][0]["passage"]
+    assert "military-industrial complex" in with_history
+    assert "military-industrial complex" not in alone  # without the history "his" means nothing
+
+
+def test_a_new_topic_is_not_dragged_back_to_the_old_one(ask):
+    question = "What happened to the Luna-25 spacecraft?"
+    with_history = ask(question, history=ROGOZIN_TURN)
+    assert "Luna-25" in with_history["citations"][0]["passage"]
+    assert with_history["citations"][0]["passage"] == ask(question)["citations"][0]["passage"]
+
+
+def test_questions_about_now_prefer_the_newer_article(ask):
+    body = ask("What is the current plan for cross-flights between the US and Russia?")
+    assert body["citations"][0]["published"] == max(c["published"] for c in body["citations"])
+
+
+def test_different_figures_from_different_dates_are_both_quoted_newest_first(ask):
+    body = ask("How many Russian cosmonauts will fly on American spacecraft?")
+    answer = body["answer"]
+    assert answer.startswith("Reported 2023-08-24: ")
+    assert "three Russian cosmonauts" in answer and "two Russians" in answer
+    assert answer.index("three Russian cosmonauts") < answer.index("two Russians")
+    assert "Reported 2022-07-15: " in answer
+
+
+def test_keyword_syntax_in_a_question_is_plain_text(ask):
+    for question in ['Rogozin" OR NEAR(x y', "ISS* AND -NASA", "title:Borisov ^ (", "’’’ ... ???"]:
+        body = ask(question)
+        assert isinstance(body["answered"], bool)

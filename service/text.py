@@ -1,0 +1,31 @@
+"""Word-level helpers shared by keyword retrieval and answer composition."""
+
+from __future__ import annotations
+
+import re
+
+WORDS = re.compile(r"[\w'’]+")
+STOPWORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being
+    do does did has have had it its this that these those there their they them he him his she her
+    we our you your i me my what which who whom whose when where why how not no so than then too
+    very can could will would shall should may might must about into over after before under
+    again further once all any both each few more most other some such only own same just also
+    s t don now up down out off""".split()
+)
+
+
+def content_words(text: str) -> set[str]:
+    """Lowercased words of `text` that carry meaning (stop words dropped)."""
+    words = (m.group().lower().strip("'’") for m in WORDS.finditer(text))
+    return {w for w in words if w and w not in STOPWORDS}
+
+
+def keyword_query(text: str) -> str | None:
+    """An SQLite FTS5 query matching any content word of `text`, or None when it has none.
+
+    Each word is quoted, so nothing in a question can be read as FTS5 syntax.
+    """
+    words = sorted(w.replace('"', "") for w in content_words(text))
+    words = [w for w in words if w]
+    return " OR ".join(f'"{w}"' for w in words) or None

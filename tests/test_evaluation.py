@@ -1,0 +1,77 @@
+"""`issqa eval`: the project's real pipeline measured on a benchmark folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from service.cli import main
+from service.evaluation import write_corpus
+
+from .conftest import ROOT
+
+OWN_SET = ROOT / "evals" / "iss-news"
+
+
+def make_benchmark(folder: Path) -> Path:
+    """A tiny benchmark in the shared format: three passages, answerable and impossible questions."""
+    folder.mkdir()
+    passages = [
+        {"pid": "Moon#0", "title": "Moon", "text": "The Moon orbits the Earth at about 384,400 kilometres."},
+        {"pid": "Mars#0", "title": "Mars", "text": "Mars has two small moons, Phobos and Deimos."},
+        {"pid": "Rhine#0", "title": "Rhine", "text": "The Rhine flows from the Swiss Alps to the North Sea."},
+    ]
+    questions = [
+        {"qid": "1", "question": "How far away is the Moon?", "gold_pid": "Moon#0", "answers": ["384,400"]},
+        {"qid": "2", "question": "What are the moons of Mars called?", "gold_pid": "Mars#0", "answers": ["Phobos"]},
+        {"qid": "3", "question": "Where does the Rhine end?", "gold_pid": "Rhine#0", "answers": ["North Sea"]},
+        {"qid": "4", "question": "Who won the 1998 World Cup final?", "gold_pid": None, "answers": [],
+         "is_impossible": True},
+    ]  # fmt: skip
+    (folder / "passages.jsonl").write_text("\n".join(json.dumps(p) for p in passages), encoding="utf-8")
+    (folder / "questions.jsonl").write_text("\n".join(json.dumps(q) for q in questions), encoding="utf-8")
+    return folder
+
+
+def test_write_corpus_keeps_metadata_and_text(tmp_path):
+    bench = make_benchmark(tmp_path / "bench")
+    by_path = write_corpus(tmp_path / "docs", bench / "passages.jsonl")
+    assert sorted(by_path.values()) == ["Mars#0", "Moon#0", "Rhine#0"]
+    first = (tmp_path / "docs" / "000000.txt").read_text(encoding="utf-8")
+    assert first.startswith('---\ntitle: "Moon"\n---\nThe Moon orbits')
+
+
+def test_eval_command_prints_the_figures(tmp_path):
+    bench = make_benchmark(tmp_path / "bench")
+    result = CliRunner().invoke(main, ["eval", str(bench), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output[result.output.index("{") :])
+    assert figures["questions"] == 4 and figures["answerable"] == 3
+    assert figures["recall@1"] == 1.0 and figures["mrr@10"] == 1.0
+    assert figures["answer_hit_rate"] == 1.0
+    assert figures["refusal_recall"] == 1.0 and figures["refusal_precision"] == 1.0
+    assert set(figures["latency_ms"]) == {"p50", "p95", "p99"}
+
+
+def test_eval_rejects_a_folder_without_the_files(tmp_path):
+    result = CliRunner().invoke(main, ["eval", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"issqa: {tmp_path} has no passages.jsonl"
+
+
+def test_the_project_question_set_is_well_formed():
+    passages = {
+        json.loads(line)["pid"]: json.loads(line)
+        for line in (OWN_SET / "passages.jsonl").read_text(encoding="utf-8").splitlines()
+    }
+    questions = [
+        json.loads(x) for x in (OWN_SET / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(questions) >= 60
+    assert sum(q["is_impossible"] for q in questions) >= 10
+    assert sum(bool(q.get("history")) for q in questions) >= 10
+    for q in questions:
+        if not q["is_impossible"]:
+            assert all(a in passages[q["gold_pid"]]["text"] for a in q["answers"]), q["qid"]
