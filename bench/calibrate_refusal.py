@@ -1,6 +1,6 @@
 """Choose the refusal threshold (`MIN_SCORE`) from data, and print the trade-off it makes.
 
-The rule is "refuse when the best passage's cosine to the question is below MIN_SCORE". Two score
+The rule is "refuse when no passage found has a cosine to the question of MIN_SCORE or more". Two score
 samples decide it, neither drawn from the project's own test questions:
   answerable  SQuAD v1.1 dev questions against their own passages (indexed like documents/);
   off-topic   the same questions against documents/, which cannot answer any of them.
@@ -24,22 +24,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.engine import DEFAULTS, Engine, Settings
-from service.evaluation import write_corpus
+from service.evaluation import benchmark_engine
+from service.retrieval import search
 
 THRESHOLDS = [round(x, 2) for x in np.arange(0.10, 0.61, 0.05)]
 
 
 def top_scores(engine: Engine, questions: list[str]) -> np.ndarray:
-    """The best passage's cosine for each question, as `Engine.ask` sees it."""
+    """The refusal rule's input for each question: the best cosine among the passages found."""
     index = engine.index()
     vectors = engine.embedder.encode(questions)
-    return np.array([index.search(v, 1)[0].score for v in vectors])
-
-
-def engine_for(documents: Path, index: Path) -> Engine:
-    engine = Engine(Settings.from_config({**DEFAULTS, "DOCUMENTS": documents, "INDEX": index}))
-    engine.build()
-    return engine
+    return np.array(
+        [
+            max(h.score for h in search(index, v, q, DEFAULTS["TOP_K"]))
+            for q, v in zip(questions, vectors, strict=True)
+        ]
+    )
 
 
 def main() -> None:
@@ -55,17 +55,13 @@ def main() -> None:
     v2 = [
         json.loads(x) for x in (args.benchmarks / "squad-v2.0-dev/questions.jsonl").read_text().splitlines()
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        squad_docs = tmp_path / "squad1"
-        write_corpus(squad_docs, args.benchmarks / "squad-v1.1-dev/passages.jsonl")
-        squad = engine_for(squad_docs, tmp_path / "index1")
+    with benchmark_engine(args.benchmarks / "squad-v1.1-dev") as (squad, _):
         answerable = top_scores(squad, [q["question"] for q in v1])
-        news = engine_for(args.documents.resolve(), tmp_path / "index-news")
+    with tempfile.TemporaryDirectory() as tmp:
+        news = Engine(Settings.from_config({**DEFAULTS, "DOCUMENTS": args.documents.resolve(), "INDEX": tmp}))
+        news.build()
         off_topic = top_scores(news, [q["question"] for q in v1])
-        squad2_docs = tmp_path / "squad2"
-        write_corpus(squad2_docs, args.benchmarks / "squad-v2.0-dev/passages.jsonl")
-        squad2 = engine_for(squad2_docs, tmp_path / "index2")
+    with benchmark_engine(args.benchmarks / "squad-v2.0-dev") as (squad2, _):
         v2_scores = top_scores(squad2, [q["question"] for q in v2])
     impossible = np.array([q["is_impossible"] for q in v2])
 

@@ -15,7 +15,6 @@ import itertools
 import json
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service import answer
-from service.engine import DEFAULTS, Engine, Settings
-from service.evaluation import write_corpus
+from service.evaluation import benchmark_engine
 from service.retrieval import retrieve
 
-SIGNALS = ["similarity", "overlap", "passage", "answer_type", "novelty"]
+SIGNALS = ["similarity", "overlap", "passage", "novelty", "person", "time", "number", "place"]
 GRID = {
-    "overlap": [0.0, 0.1, 0.2, 0.35, 0.5],
-    "passage": [0.0, 0.25, 0.5, 1.0],
-    "answer_type": [0.0, 0.05, 0.1, 0.2, 0.3],
-    "novelty": [0.0, 0.1, 0.2],
+    "person": [0.0, 0.05, 0.1, 0.2, 0.3],
+    "time": [0.0, 0.05, 0.1, 0.2],
+    "number": [0.0, 0.05, 0.1, 0.2],
+    "place": [0.0, 0.05, 0.1],
 }
 
 
@@ -72,11 +70,7 @@ def main() -> None:
     questions = [q for q in questions if not q.get("is_impossible")]
     questions = random.Random(0).sample(questions, min(args.limit, len(questions)))
     cases = []
-    with tempfile.TemporaryDirectory() as tmp:
-        docs = Path(tmp) / "documents"
-        by_path = write_corpus(docs, args.folder / "passages.jsonl")
-        engine = Engine(Settings.from_config({**DEFAULTS, "DOCUMENTS": docs, "INDEX": Path(tmp) / "index"}))
-        engine.build()
+    with benchmark_engine(args.folder) as (engine, by_path):
         index = engine.index()
         for q in questions:
             vector, hits = retrieve(index, engine.embedder, q["question"], answer.CANDIDATE_PASSAGES)
@@ -98,7 +92,7 @@ def main() -> None:
     print(f"current weights {answer.WEIGHTS}: hit rate {current:.3f}, sentences {quoted:.2f}")
     best = (0.0, 0.0, {})
     for values in itertools.product(*GRID.values()):
-        weights = {"similarity": 1.0, **dict(zip(GRID, values, strict=True))}
+        weights = {**answer.WEIGHTS, **dict(zip(GRID, values, strict=True))}
         rate, quoted = hit_rate(cases, weights, margin, adjacent)
         if rate > best[0]:
             best = (rate, quoted, weights)

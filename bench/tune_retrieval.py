@@ -14,7 +14,6 @@ import itertools
 import json
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service import retrieval
-from service.engine import DEFAULTS, Engine, Settings
-from service.evaluation import write_corpus
+from service.evaluation import benchmark_engine
 
 GRID = {
     "keyword": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8],
@@ -66,11 +64,7 @@ def main() -> None:
     if args.limit:
         questions = random.Random(0).sample(questions, min(args.limit, len(questions)))
     cases = []
-    with tempfile.TemporaryDirectory() as tmp:
-        docs = Path(tmp) / "documents"
-        by_path = write_corpus(docs, args.folder / "passages.jsonl")
-        engine = Engine(Settings.from_config({**DEFAULTS, "DOCUMENTS": docs, "INDEX": Path(tmp) / "index"}))
-        engine.build()
+    with benchmark_engine(args.folder) as (engine, by_path):
         index = engine.index()
         vectors = engine.embedder.encode([q["question"] for q in questions])
         for q, vector in zip(questions, vectors, strict=True):

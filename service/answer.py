@@ -1,8 +1,9 @@
 """Composing an extractive answer: sentences quoted verbatim from the retrieved passages, each cited.
 
 No word of an answer is generated. The composer picks the sentences that best answer the question,
-scoring each by meaning (its embedding against the question's), by the question words it shares,
-and by how well its passage was retrieved; then it quotes them with their `[n]` markers.
+scoring each by meaning (its vector against the question's), by the question words it shares, and by
+whether it holds the kind of thing asked for (a name, a date, a figure); then it quotes them with
+their `[n]` markers, and with their articles' dates when sources of different dates are quoted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .retrieval import Hit
-from .text import content_words
+from .text import stems
 
 NOT_FOUND = (
     "The documents do not say. The closest passages are listed below, but none of them answers this question."
@@ -21,15 +22,27 @@ NOT_FOUND = (
 
 # How much each signal counts when choosing sentences; tuned on squad-v1.1-dev by
 # bench/tune_answer.py (docs/benchmarks.md).
-WEIGHTS = {"similarity": 1.0, "overlap": 0.2, "passage": 0.0, "answer_type": 0.05, "novelty": 0.1}
+WEIGHTS = {
+    "similarity": 1.0,
+    "overlap": 0.35,
+    "passage": 0.0,
+    "novelty": 0.1,
+    # holds the kind of thing asked for: a new name (who), a date (when), a figure (how many), a place
+    "person": 0.05,
+    "time": 0.05,
+    "number": 0.05,
+    "place": 0.05,
+}
 CANDIDATE_PASSAGES = 3  # sentences are drawn from this many of the best passages
 SECOND_SENTENCE_MARGIN = 0.04  # a second sentence is quoted when it scores this close to the best
 # The sentence after the best one often finishes its thought ("... dismissed Rogozin. The new head
 # will be Yuri Borisov."); it is quoted too when it scores this close to the best.
 ADJACENT_MARGIN = 0.15
 # A different figure from an article of another date is quoted beside the best one when it is among
-# this many best sentences: the other article's own answer, nearly as good as the best.
+# this many best sentences and scores at least this share of the best: the other article's own
+# answer to the same question. Set by hand (SQuAD has no dates to tune on); see docs/benchmarks.md.
 CONFLICT_RANK = 3
+CONFLICT_RATIO = 0.75
 
 _MONTHS = "january february march april may june july august september october november december"
 _DATE = re.compile(
@@ -45,14 +58,6 @@ _NUMBER = re.compile(
 # Two or more capitalised words in a row, not at the start of the sentence: a likely name.
 _NAME = re.compile(r"(?<=[\s(“\"'])[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)+")
 _PLACE_OR_NAME = re.compile(r"(?<=[\s(“\"'])[A-Z][\w’'-]+")
-_STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from as is are was were be been being
-    do does did has have had it its this that these those there their they them he him his she her
-    we our you your i me my what which who whom whose when where why how not no so than then too
-    very can could will would shall should may might must about into over after before under
-    again further once all any both each few more most other some such only own same just also
-    s t don now up down out off""".split()
-)
 
 
 @dataclass(frozen=True)
@@ -132,31 +137,40 @@ def answer_type(question: str) -> str | None:
 
 def features(question: str, q_words: set[str], kind: str | None, sentence: str) -> dict[str, float]:
     """The lexical signals of one candidate sentence (the embedding ones are added by the caller)."""
-    s_words = content_words(sentence)
+    s_words = stems(sentence)
     overlap = len(q_words & s_words) / len(q_words) if q_words else 0.0
     novelty = len(s_words - q_words) / len(s_words) if s_words else 0.0
-    fits = 0.0
+    fits = {"person": 0.0, "time": 0.0, "number": 0.0, "place": 0.0}
     if kind == "number":
-        fits = float(bool(_NUMBER.search(sentence)))
+        fits[kind] = float(bool(_NUMBER.search(sentence)))
     elif kind == "time":
-        fits = float(bool(_DATE.search(sentence)))
+        fits[kind] = float(bool(_DATE.search(sentence)))
     elif kind == "person":
-        fits = float(any(m.group().lower() not in question.lower() for m in _NAME.finditer(sentence)))
+        fits[kind] = float(any(m.group().lower() not in question.lower() for m in _NAME.finditer(sentence)))
     elif kind == "place":
-        fits = float(
+        fits[kind] = float(
             any(m.group().lower() not in question.lower() for m in _PLACE_OR_NAME.finditer(sentence))
         )
-    return {"overlap": overlap, "novelty": novelty, "answer_type": fits}
+    return {"overlap": overlap, "novelty": novelty, **fits}
 
 
-def score_sentences(question: str, question_vector: np.ndarray, hits: list[Hit]) -> list[tuple[Quote, dict]]:
-    """Every sentence of the best passages with its signals and weighted score, best first."""
-    q_words = content_words(question)
+def score_sentences(
+    question: str, question_vector: np.ndarray, hits: list[Hit], already_said: str = ""
+) -> list[tuple[Quote, dict]]:
+    """Every sentence of the best passages with its signals and weighted score, best first.
+
+    Sentences the previous answer already quoted (`already_said`) are left out: a follow-up wants
+    something new.
+    """
+    q_words = stems(question)
     kind = answer_type(question)
     scored = []
     for n, hit in enumerate(hits[:CANDIDATE_PASSAGES], start=1):
         for sentence in hit.sentences:
-            signals = features(question, q_words, kind, hit.passage.text[sentence.start : sentence.end])
+            text = hit.passage.text[sentence.start : sentence.end]
+            if already_said and text in already_said:
+                continue
+            signals = features(question, q_words, kind, text)
             signals["similarity"] = float(sentence.vector @ question_vector)
             signals["passage"] = hit.score
             score = sum(WEIGHTS[name] * value for name, value in signals.items())
@@ -165,13 +179,15 @@ def score_sentences(question: str, question_vector: np.ndarray, hits: list[Hit])
     return scored
 
 
-def choose_sentences(question: str, question_vector: np.ndarray, hits: list[Hit]) -> list[Quote]:
+def choose_sentences(
+    question: str, question_vector: np.ndarray, hits: list[Hit], already_said: str = ""
+) -> list[Quote]:
     """The sentence(s) of the best passages that answer the question, in the order to quote them.
 
     For a question about a figure, when an article of another date gives a different figure almost as
     relevant, both are quoted, the newer first: news changes, and the reader should see how.
     """
-    scored = [quote for quote, _ in score_sentences(question, question_vector, hits)]
+    scored = [quote for quote, _ in score_sentences(question, question_vector, hits, already_said)]
     if not scored:
         return []
     best = scored[0]
@@ -202,6 +218,8 @@ def _other_dated_figure(best: Quote, scored: list[Quote], hits: list[Hit]) -> Qu
     if not date or not figures:
         return None
     for quote in scored[1:CONFLICT_RANK]:
+        if quote.score < CONFLICT_RATIO * best.score:
+            return None
         other = hits[quote.n - 1]
         theirs = _figures(other, quote)
         if other.document.published not in (None, date) and theirs and theirs != figures:
@@ -215,13 +233,14 @@ def compose(
     hits: list[Hit],
     min_score: float,
     took_ms: float = 0.0,
+    already_said: str = "",
 ) -> Answer:
     """Answer `question` from `hits`, or say the documents do not, citing the hits either way."""
     citations = citations_for(hits)
     # The rule calibrated in docs/benchmarks.md: the best cosine among the passages found.
     if not hits or max(h.score for h in hits) < min_score:
         return Answer(question, NOT_FOUND, False, took_ms, citations)
-    quotes = choose_sentences(question, question_vector, hits)
+    quotes = choose_sentences(question, question_vector, hits, already_said)
     if not quotes:
         return Answer(question, NOT_FOUND, False, took_ms, citations)
     dates = {citations[q.n - 1].published for q in quotes}

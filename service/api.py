@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-import logging
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
+from . import sse
 from .documents import Document
 from .engine import Engine
 from .errors import BadRequest, IssqaError, NotFound
+from .observability import log_unexpected, record_answer
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-log = logging.getLogger(__name__)
 
 TOP_K_RANGE = (1, 20)
 ASK_FIELDS = {"question", "top_k", "history"}
@@ -35,10 +37,35 @@ def engine() -> Engine:
 
 @bp.post("/ask")
 def ask() -> Any:
-    """Answer a question from the documents, with citations."""
-    body = _json_object()
+    """Answer a question from the documents, with citations; as server-sent events when asked to."""
+    body = json_object()
     question, top_k, history = _ask_fields(body, engine().settings.max_question_chars)
-    return jsonify(engine().ask(question, top_k, history).to_dict())
+    answer = engine().ask(question, top_k, history)
+    record_answer(answer.answered)
+    if wants_event_stream():
+        return Response(_answer_events(answer.to_dict()), content_type=sse.CONTENT_TYPE, headers=sse.HEADERS)
+    return jsonify(answer.to_dict())
+
+
+def wants_event_stream() -> bool:
+    """Whether the client prefers `text/event-stream` to JSON (a plain or missing Accept means JSON)."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/event-stream"])
+    return best == "text/event-stream"
+
+
+def _answer_events(body: dict[str, Any]) -> Iterator[str]:
+    """The answer as events: `citations` first, then `delta` pieces of the answer, then `done` (the whole body).
+
+    The citations come first so a page can show the sources while the text arrives; `done` carries the
+    same body as the JSON response, so a client may simply wait for it.
+    """
+    yield sse.event(
+        {"question": body["question"], "answered": body["answered"], "citations": body["citations"]},
+        "citations",
+    )
+    for piece in sse.pieces(body["answer"]):
+        yield sse.event({"text": piece}, "delta")
+    yield sse.event(body, "done")
 
 
 @bp.get("/documents")
@@ -104,7 +131,7 @@ def status(eng: Engine) -> dict[str, Any]:
     }
 
 
-def _json_object() -> dict[str, Any]:
+def json_object() -> dict[str, Any]:
     """The request body parsed as a JSON object, or a clear 400."""
     raw = request.get_data(cache=False)
     if not raw.strip():
@@ -117,6 +144,13 @@ def _json_object() -> dict[str, Any]:
         raise BadRequest(f"The request body is not valid JSON ({exc}).", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.", code="invalid_json")
+    try:  # JSON escapes can spell unpaired surrogates, which are not text and break the tokenizer
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "The request body holds invalid Unicode (an unpaired surrogate escape such as \\ud800).",
+            code="invalid_json",
+        ) from None
     return body
 
 
@@ -128,7 +162,25 @@ def _ask_fields(body: dict[str, Any], max_chars: int) -> tuple[str, int | None, 
             f"Unknown field(s): {', '.join(unknown)}. Allowed: question, top_k, history.",
             code="unknown_field",
         )
-    question = body.get("question")
+    question = check_question(body.get("question"), max_chars)
+    top_k = check_top_k(body.get("top_k"))
+    history = check_history(body.get("history", []))
+    return question, top_k, history
+
+
+def check_top_k(top_k: Any) -> int | None:
+    """`top_k` when it is absent or an integer in range, else a 400."""
+    if top_k is not None:
+        low, high = TOP_K_RANGE
+        if isinstance(top_k, bool) or not isinstance(top_k, int):
+            raise BadRequest("The field 'top_k' must be an integer.", code="invalid_top_k")
+        if not low <= top_k <= high:
+            raise BadRequest(f"The field 'top_k' must be between {low} and {high}.", code="invalid_top_k")
+    return top_k
+
+
+def check_question(question: Any, max_chars: int) -> str:
+    """The question stripped of surrounding whitespace, or a 400 saying what is wrong with it."""
     if question is None:
         raise BadRequest("The field 'question' is required.", code="missing_question")
     if not isinstance(question, str):
@@ -141,14 +193,16 @@ def _ask_fields(body: dict[str, Any], max_chars: int) -> tuple[str, int | None, 
             f"The question is {len(question)} characters long; the limit is {max_chars}.",
             code="question_too_long",
         )
-    top_k = body.get("top_k")
-    if top_k is not None:
-        low, high = TOP_K_RANGE
-        if isinstance(top_k, bool) or not isinstance(top_k, int):
-            raise BadRequest("The field 'top_k' must be an integer.", code="invalid_top_k")
-        if not low <= top_k <= high:
-            raise BadRequest(f"The field 'top_k' must be between {low} and {high}.", code="invalid_top_k")
-    history = body.get("history", [])
+    return question
+
+
+def history_limits() -> tuple[int, int]:
+    """How many history entries, and how many characters in all, one request may carry."""
+    return int(current_app.config["MAX_HISTORY_TURNS"]), int(current_app.config["MAX_HISTORY_CHARS"])
+
+
+def check_history(history: Any) -> list[dict[str, str]]:
+    """A valid `history` list within the limits, or a 400: it is read on every request, so its size is bounded."""
     if not isinstance(history, list):
         raise BadRequest(
             "The field 'history' must be a list of {role, content} objects.", code="invalid_history"
@@ -164,7 +218,19 @@ def _ask_fields(body: dict[str, Any], max_chars: int) -> tuple[str, int | None, 
                 f'history[{i}] must be an object {{"role": "user"|"assistant", "content": str}}.',
                 code="invalid_history",
             )
-    return question, top_k, history
+    max_turns, max_chars = history_limits()
+    if len(history) > max_turns:
+        raise BadRequest(
+            f"The history has {len(history)} entries; the limit is {max_turns} (send the most recent ones).",
+            code="history_too_long",
+        )
+    chars = sum(len(turn["content"]) for turn in history)
+    if chars > max_chars:
+        raise BadRequest(
+            f"The history holds {chars} characters; the limit is {max_chars} (send the most recent turns).",
+            code="history_too_long",
+        )
+    return history
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -177,7 +243,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         code = HTTP_CODES.get(exc.code or 500) or (exc.name or "error").lower().replace(" ", "_")
-        response = jsonify({"error": {"code": code, "message": exc.description or exc.name}})
+        message = exc.description or exc.name
+        if isinstance(exc, RateLimitExceeded):
+            message = f"Too many requests: the limit is {exc.description} per client. Retry after the time in Retry-After."
+        elif exc.code == 413:
+            message = f"The request body is larger than the limit of {request.max_content_length} bytes."
+        response = jsonify({"error": {"code": code, "message": message}})
         response.status_code = exc.code or 500
         if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
@@ -185,6 +256,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
-        log.exception("unhandled error")
+        log_unexpected(exc)
         body = {"error": {"code": "internal_error", "message": "Something went wrong on the server."}}
         return jsonify(body), 500

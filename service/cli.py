@@ -64,6 +64,9 @@ def serve(threads: int, **flags: Any) -> None:
     """Build the index if it is missing or stale, then serve the API on HOST:PORT."""
     import waitress
 
+    from .observability import configure_logging
+
+    configure_logging()  # one JSON line per request on stderr
     app = _app(**flags)
     engine = get_engine(app)
     reason = engine.staleness()

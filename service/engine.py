@@ -150,6 +150,7 @@ class Engine:
         index = self.index()
         k = top_k or self.settings.top_k
         vector, hits = retrieve(index, self.embedder, question, k, self.settings.retrieval, history)
-        answer = compose(question, vector, hits, self.settings.min_score)
+        said = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
+        answer = compose(question, vector, hits, self.settings.min_score, already_said=said)
         took_ms = round((time.perf_counter() - started) * 1000, 1)
         return Answer(answer.question, answer.answer, answer.answered, took_ms, answer.citations)

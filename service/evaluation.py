@@ -11,7 +11,8 @@ import json
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,20 @@ def write_corpus(folder: Path, passages_file: Path) -> dict[str, str]:
     return by_path
 
 
+@contextmanager
+def benchmark_engine(
+    folder: Path, config: dict[str, Any] | None = None
+) -> Iterator[tuple[Engine, dict[str, str]]]:
+    """An engine over `folder/passages.jsonl`, indexed in a temporary folder, and document path -> pid."""
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, index = Path(tmp) / "documents", Path(tmp) / "index"
+        by_path = write_corpus(docs, folder / "passages.jsonl")
+        settings = Settings.from_config({**DEFAULTS, **(config or {}), "DOCUMENTS": docs, "INDEX": index})
+        engine = Engine(settings)
+        engine.build()
+        yield engine, by_path
+
+
 def read_questions(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -82,14 +97,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Index `folder/passages.jsonl`, ask `folder/questions.jsonl`, and return the figures."""
     questions = list(questions) if questions is not None else read_questions(folder / "questions.jsonl")
-    with tempfile.TemporaryDirectory() as tmp:
-        docs, index = Path(tmp) / "documents", Path(tmp) / "index"
-        by_path = write_corpus(docs, folder / "passages.jsonl")
-        settings = Settings.from_config({**DEFAULTS, **(config or {}), "DOCUMENTS": docs, "INDEX": index})
-        engine = Engine(settings)
-        started = time.perf_counter()
-        report = engine.build()
+    started = time.perf_counter()
+    with benchmark_engine(folder, config) as (engine, by_path):
         build_seconds = time.perf_counter() - started
+        manifest = engine.index().manifest
         engine.ask("warm-up question")
 
         tallies: dict[str, Tally] = defaultdict(Tally)
@@ -108,9 +119,9 @@ def evaluate(
 
     result: dict[str, Any] = {
         "questions": len(questions),
-        "passages": report.passages,
-        "documents": report.documents,
-        "retrieval": settings.retrieval,
+        "passages": manifest.passages,
+        "documents": len(manifest.documents),
+        "retrieval": engine.settings.retrieval,
         "history": use_history,
         **tallies.pop("all").figures(),
         "latency_ms": {f"p{p}": float(np.percentile(latencies, p)) for p in (50, 95, 99)},

@@ -17,7 +17,7 @@ import numpy as np
 from .documents import Document
 from .embedding import Embedder
 from .store import Index, Passage, Sentence
-from .text import content_words, keyword_query
+from .text import STOPWORDS, content_words, keyword_query, stems
 
 CANDIDATES = 50  # from each of the dense and the keyword search
 SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
@@ -36,7 +36,8 @@ _RECENCY = re.compile(
     r"still|any ?more|at present|presently|up to date)\b",
     re.I,
 )
-_MARKER = re.compile(r"\s*\[\d+\]")
+_MARKER = re.compile(r"\s*\[\d+\]|^Reported \d{4}-\d{2}-\d{2}: |(?<= )Reported \d{4}-\d{2}-\d{2}: ")
+_NAME_WORD = re.compile(r"\b[A-Z][\w’'-]*[\w]")
 FOLLOW_UP_WEIGHT = 1.0  # the earlier turn counts as much as the question itself
 STANDALONE_WEIGHT = 0.25  # a question that names its own subject is barely pulled back
 
@@ -75,12 +76,12 @@ def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int
     best_keyword = max(keyword.values(), default=0.0) or 1.0
     sentences = index.sentences(ids)
     passages = index.passages(ids)
-    q_words = content_words(question)
+    q_words = stems(question)
     recency = _recency(index.published(ids)) if _RECENCY.search(question) else {}
     rows = []
     for pid in ids:
         sims = [float(s.vector @ query_vector) for s in sentences.get(pid, [])]
-        words = content_words(passages[pid].text) if pid in passages else set()
+        words = stems(passages[pid].text) if pid in passages else set()
         rows.append(
             (
                 dense[pid],
@@ -132,22 +133,29 @@ def search(index: Index, query_vector: np.ndarray, question: str, k: int, mode: 
     ]
 
 
-def conversation_context(question: str, history: Sequence[dict[str, str]]) -> tuple[str, float]:
-    """The last exchange before `question` (user turn and answer) and how much it should count.
+def conversation_context(question: str, history: Sequence[dict[str, str]]) -> tuple[str, str, float]:
+    """What the conversation adds to `question`: text to embed, keywords, and how much it counts.
 
-    Follow-ups ("Who replaced him?", "And when?") lean fully on it; a question with no pronoun or
-    ellipsis names its own subject, so the earlier turn counts little and a new topic stays new.
+    A pronoun in a follow-up ("What was his previous job?") most often points at what the last
+    answer introduced, not at the last question's subject; so the last answer is embedded, and its
+    new names (capitalised words the previous question did not contain) become keywords. Without an
+    answer, the previous question stands in. Follow-ups lean fully on this context; a question with
+    no pronoun or ellipsis names its own subject, so the context counts little there.
     """
-    turns: list[str] = []
+    answer = previous = ""
     for turn in reversed(history):
-        turns.append(_MARKER.sub("", turn["content"]))
-        if turn["role"] == "user":
+        if turn["role"] == "assistant" and not answer and not previous:
+            answer = _MARKER.sub("", turn["content"]).strip()
+        elif turn["role"] == "user":
+            previous = turn["content"].strip()
             break
-    if not turns:
-        return "", 0.0
-    context = " ".join(reversed(turns))
+    if not answer and not previous:
+        return "", "", 0.0
+    asked = {w.lower() for w in _NAME_WORD.findall(previous)}
+    names = [w for w in dict.fromkeys(_NAME_WORD.findall(answer)) if w.lower() not in asked | STOPWORDS]
+    keywords = " ".join(names) if names else previous
     follow_up = bool(_FOLLOW_UP.search(question)) or len(content_words(question)) < 2
-    return context, FOLLOW_UP_WEIGHT if follow_up else STANDALONE_WEIGHT
+    return answer or previous, keywords, FOLLOW_UP_WEIGHT if follow_up else STANDALONE_WEIGHT
 
 
 def retrieve(
@@ -162,12 +170,12 @@ def retrieve(
 
     The query vector comes back too: answer sentences are scored against it.
     """
-    context, weight = conversation_context(question, history)
+    context, names, weight = conversation_context(question, history)
     if not context:
         vector = embedder.encode([question])[0]
         return vector, search(index, vector, question, k, mode)
     own, earlier = embedder.encode([question, context])
     vector = own + weight * earlier
     vector = (vector / np.linalg.norm(vector)).astype(np.float32)
-    keywords = f"{question} {context}" if weight >= FOLLOW_UP_WEIGHT else question
+    keywords = f"{question} {names}" if weight >= FOLLOW_UP_WEIGHT else question
     return vector, search(index, vector, keywords, k, mode)

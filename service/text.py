@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import Stemmer
 
 WORDS = re.compile(r"[\w'’]+")
 STOPWORDS = frozenset(
@@ -19,6 +22,19 @@ def content_words(text: str) -> set[str]:
     """Lowercased words of `text` that carry meaning (stop words dropped)."""
     words = (m.group().lower().strip("'’") for m in WORDS.finditer(text))
     return {w for w in words if w and w not in STOPWORDS}
+
+
+_STEMMER = Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _STEMMER.stemWord(word)
+
+
+def stems(text: str) -> set[str]:
+    """Snowball stems of the content words of `text`: "previous" and "previously" meet."""
+    return {_stem(w) for w in content_words(text)}
 
 
 def keyword_query(text: str) -> str | None:

@@ -13,6 +13,8 @@ import pytest
 from service import create_app
 from service.embedding import load_embedder
 
+from .live_server import live_server  # noqa: F401  (the session's `issqa serve`, for live tests)
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ROOT / "documents"
 SHARED = ROOT.parent / "shared"

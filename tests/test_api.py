@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from service import create_app
@@ -153,3 +155,42 @@ def test_an_unknown_document_is_a_json_404(client):
     response = client.get("/api/documents/no-such-doc")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "document_not_found"
+
+
+def _events(data: str) -> list[tuple[str, dict]]:
+    """Server-sent events as (event name, parsed data) pairs."""
+    events = []
+    for block in data.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_ask_streams_citations_then_word_pieces_then_the_whole_body(client):
+    question = {"question": "Who replaced Rogozin?", "top_k": 3}
+    plain = client.post("/api/ask", json=question).get_json()
+    response = client.post("/api/ask", json=question, headers={"Accept": "text/event-stream"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-cache"
+    events = _events(response.get_data(as_text=True))
+    names = [name for name, _ in events]
+    assert names[0] == "citations" and names[-1] == "done" and set(names[1:-1]) == {"delta"}
+    assert events[0][1] == {k: plain[k] for k in ("question", "answered", "citations")}
+    pieces = [data["text"] for name, data in events if name == "delta"]
+    assert len(pieces) > 3 and "".join(pieces) == plain["answer"]
+    done = events[-1][1]
+    assert done.pop("took_ms") > 0 and plain.pop("took_ms") > 0
+    assert done == plain
+
+
+def test_json_stays_the_default_and_errors_are_never_streamed(client):
+    preferred = client.post(
+        "/api/ask",
+        json={"question": "Who replaced Rogozin?"},
+        headers={"Accept": "application/json, text/event-stream;q=0.5"},
+    )
+    assert preferred.mimetype == "application/json"
+    error = client.post("/api/ask", json={"question": ""}, headers={"Accept": "text/event-stream"})
+    assert error.status_code == 400 and error.mimetype == "application/json"
+    assert error.get_json()["error"]["code"] == "empty_question"

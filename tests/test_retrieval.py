@@ -16,7 +16,6 @@ ANSWERABLE = [
     ("What did Rogozin threaten to do?", "crash the space station"),
     ("Which countries take part in the ISS project?", "European Space Agency (ESA)"),
     ("What was Borisov responsible for in the government?", "military-industrial complex"),
-    ("How big is the space station?", "football field"),
     ("How high above the Earth does the station orbit?", "400 kilometers"),
     ("What happened to Russia's moon lander?", "Luna-25"),
     ("Who is the executive director of manned programs?", "Krikalev"),
@@ -25,19 +24,16 @@ ANSWERABLE = [
     ("Does Russia plan to build its own space station?", "install its own space station"),
     ("Why did NASA depend on Soyuz rockets for a while?", "space shuttle program"),
     ("What did Moscow say about the agreement?", "interests of Russia and the United States"),
-    (
-        "Did the war stop the cooperation on the station?",
-        ("collaboration continued", "maintain their cooperation"),
-    ),
     ("What did NASA rely on after its shuttle program ended?", "entirely dependent"),
     ("Which Indian mission landed on the moon?", "Chandrayaan-3"),
 ]
 
-# Dense retrieval alone ranks the answering passage second for these. Strict xfail: the day hybrid
-# retrieval (issue "Answer quality you can measure") fixes them, this fails and they move up.
+# Hybrid retrieval ranks the answering passage second or lower for these: "space station" and
+# "cooperation" are words of many passages, and the answers say "ISS" and "collaboration". Strict
+# xfail: the day retrieval gets them right, this fails and they move up into ANSWERABLE.
 KNOWN_MISSES = [
-    ("Is the Russian-American cooperation a good deal for both sides?", "mutually beneficial business"),
-    ("Where did US astronauts launch on Soyuz rockets until 2020?", "Baikonur"),
+    ("How big is the space station?", "football field"),
+    ("Did the war stop the cooperation on the station?", "collaboration continued"),
 ]
 
 UNANSWERABLE = [
@@ -58,9 +54,9 @@ def test_the_answering_passage_is_cited_first(ask, question, phrase):
     assert any(p in first for p in phrases), [c["passage"][:60] for c in body["citations"]]
 
 
-@pytest.mark.xfail(strict=True, reason="dense-only retrieval ranks the answer second")
+@pytest.mark.xfail(strict=True, reason="hybrid retrieval ranks the answer lower (recorded misses)")
 @pytest.mark.parametrize(("question", "phrase"), KNOWN_MISSES)
-def test_known_misses_of_dense_retrieval(ask, question, phrase):
+def test_known_misses_of_hybrid_retrieval(ask, question, phrase):
     assert phrase in ask(question)["citations"][0]["passage"]
 
 
