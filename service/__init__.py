@@ -27,7 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(DEFAULTS)
     app.config.update(HTTP_DEFAULTS)
-    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # keep the documented field order
     app.config.from_prefixed_env("ISSQA")
     if config:
         app.config.update(config)
