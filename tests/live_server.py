@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,19 +55,20 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"issqa serve was not ready within {START_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def live_server(
-    news_index: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """`issqa serve` over the shared index on a free 127.0.0.1 port, with the default configuration."""
-    log = tmp_path_factory.mktemp("live") / "serve.log"
-    port = free_port()
+@contextmanager
+def running_server(documents: Path, index: Path, log: Path) -> Iterator[str]:
+    """`issqa serve` over `documents` and `index` on a free 127.0.0.1 port; yields its base URL.
+
+    The server builds the index first if it is missing or stale; the URL is yielded once `/readyz`
+    answers, and the process is stopped on exit.
+    """
     env = {
         **os.environ,
-        "ISSQA_DOCUMENTS": str(news_index["DOCUMENTS"]),
-        "ISSQA_INDEX": str(news_index["INDEX"]),
+        "ISSQA_DOCUMENTS": str(documents),
+        "ISSQA_INDEX": str(index),
         "ISSQA_HOST": "127.0.0.1",
     }
+    port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
@@ -78,7 +80,7 @@ def live_server(
         url = f"http://127.0.0.1:{port}"
         try:
             wait_ready(url, process, log)
-            yield LiveServer(url, log)
+            yield url
         finally:
             process.terminate()
             try:
@@ -86,3 +88,13 @@ def live_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    news_index: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`issqa serve` over the shared index on a free 127.0.0.1 port, with the default configuration."""
+    log = tmp_path_factory.mktemp("live") / "serve.log"
+    with running_server(news_index["DOCUMENTS"], news_index["INDEX"], log) as url:
+        yield LiveServer(url, log)

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,6 +20,8 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from service import create_app
 from service.chat import CONTENT_SECURITY_POLICY
+
+from .live_server import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ROOT / "documents"
@@ -45,7 +42,6 @@ LAUNCH_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-SERVER_START_SECONDS = 180
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(2)>"
@@ -137,12 +133,6 @@ def test_page_is_served_with_a_strict_csp_and_no_inline_code(tmp_path: Path) -> 
 # ------------------------------------------------------------------ the real server and browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`issqa serve` over documents/ plus one hostile document, on a free port; yields its base URL."""
@@ -150,47 +140,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     documents = base / "documents"
     shutil.copytree(DOCUMENTS, documents)
     (documents / "hostile.md").write_text(HOSTILE_DOCUMENT, encoding="utf-8")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ISSQA_DOCUMENTS": str(documents),
-        "ISSQA_INDEX": str(base / "index"),
-        "ISSQA_HOST": "127.0.0.1",
-    }
-    log = (base / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(url, process, base / "serve.log")
+    with running_server(documents, base / "index", base / "serve.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    """Wait until the server answers `/api/index`, failing with its log if it dies or takes too long."""
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"issqa serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/index", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"issqa serve did not answer within {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
