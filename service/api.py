@@ -15,6 +15,7 @@ from .documents import Document
 from .engine import Engine
 from .errors import BadRequest, IssqaError, NotFound
 from .observability import log_unexpected, record_answer
+from .store import read_manifest
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -115,8 +116,6 @@ def index_status() -> Any:
 
 def status(eng: Engine) -> dict[str, Any]:
     """The index's state, shared by `GET /api/index` and `issqa status`."""
-    from .store import read_manifest
-
     manifest = read_manifest(eng.settings.index)
     return {
         "documents_dir": str(eng.settings.documents),

@@ -60,6 +60,7 @@ class Candidates:
     ids: list[int]
     signals: np.ndarray  # shape (len(ids), len(SIGNALS))
     sentences: dict[int, list[Sentence]]
+    passages: dict[int, Passage]
 
 
 def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int = CANDIDATES) -> Candidates:
@@ -69,7 +70,7 @@ def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int
     keyword = {n.passage_id: n.score for n in index.keyword_search(query, depth)} if query else {}
     ids = list(dense) + [pid for pid in keyword if pid not in dense]
     if not ids:
-        return Candidates([], np.zeros((0, len(SIGNALS))), {})
+        return Candidates([], np.zeros((0, len(SIGNALS))), {}, {})
     missing = [pid for pid in ids if pid not in dense]
     for pid, vector in zip(missing, index.vectors(missing), strict=True):
         dense[pid] = float(vector @ query_vector)
@@ -91,7 +92,7 @@ def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int
                 recency.get(pid, 0.0),
             )
         )
-    return Candidates(ids, np.array(rows, dtype=np.float64), sentences)
+    return Candidates(ids, np.array(rows, dtype=np.float64), sentences, passages)
 
 
 def _recency(published: dict[int, str | None]) -> dict[int, float]:
@@ -118,8 +119,8 @@ def search(index: Index, query_vector: np.ndarray, question: str, k: int, mode: 
     scores = rank(found, mode)
     order = np.argsort(-scores, kind="stable")[:k]
     top = [found.ids[i] for i in order]
-    passages = index.passages(top)
-    documents = index.documents(p.document_id for p in passages.values())
+    passages = found.passages
+    documents = index.documents(passages[pid].document_id for pid in top if pid in passages)
     return [
         Hit(
             passage=passages[pid],

@@ -20,8 +20,8 @@ STOPWORDS = frozenset(
 
 def content_words(text: str) -> set[str]:
     """Lowercased words of `text` that carry meaning (stop words dropped)."""
-    words = (m.group().lower().strip("'’") for m in WORDS.finditer(text))
-    return {w for w in words if w and w not in STOPWORDS}
+    words = {w.strip("'’") for w in WORDS.findall(text.lower())}
+    return words - STOPWORDS - {""}
 
 
 _STEMMER = Stemmer.Stemmer("english")
@@ -32,9 +32,13 @@ def _stem(word: str) -> str:
     return _STEMMER.stemWord(word)
 
 
-def stems(text: str) -> set[str]:
-    """Snowball stems of the content words of `text`: "previous" and "previously" meet."""
-    return {_stem(w) for w in content_words(text)}
+@lru_cache(maxsize=65536)
+def stems(text: str) -> frozenset[str]:
+    """Snowball stems of the content words of `text`: "previous" and "previously" meet.
+
+    Cached: the same passages come back question after question, and their text never changes.
+    """
+    return frozenset(_stem(w) for w in content_words(text))
 
 
 def keyword_query(text: str) -> str | None:
