@@ -19,6 +19,8 @@ HTTP_DEFAULTS: dict[str, Any] = {
     "CORS_ORIGINS": "",  # origins allowed to read the API from a browser ("*" for any); empty: CORS off
     "PROXY_COUNT": 0,  # trusted reverse proxies in front, whose X-Forwarded-For names the client
     "ACCESS_LOG": True,  # one JSON line per request on stderr
+    "ADMIN_TOKEN": "",  # bearer token for the writing endpoints (uploads, deletes, rebuilds); empty: off
+    "MAX_UPLOAD_BYTES": 32 * 1024 * 1024,  # one POST /api/documents request, all files together
 }
 
 

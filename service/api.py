@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
-from . import sse
-from .documents import Document
+from . import sse, uploads
+from .documents import Document, candidate_files, document_ids
 from .engine import Engine
-from .errors import BadRequest, IssqaError, NotFound
+from .errors import BadRequest, Forbidden, IssqaError, NotFound, RebuildInProgress, Unauthorized
+from .jobs import read_job, start_rebuild
 from .observability import log_unexpected, record_answer
 from .store import read_manifest
 
@@ -22,10 +25,14 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 TOP_K_RANGE = (1, 20)
 ASK_FIELDS = {"question", "top_k", "history"}
 ROLES = {"user", "assistant"}
+UPLOAD_FIELDS = {"title", "published", "source", "url", "overwrite"}
 HTTP_CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "too_many_requests",
@@ -34,6 +41,35 @@ HTTP_CODES = {
 
 def engine() -> Engine:
     return current_app.extensions["issqa"]
+
+
+def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Let a request through only with `Authorization: Bearer <ISSQA_ADMIN_TOKEN>`.
+
+    Without a configured token the writing endpoints are off (403), so a fresh install never exposes
+    them by accident; the comparison takes the same time whatever the guess.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = str(current_app.config.get("ADMIN_TOKEN") or "")
+        if not token:
+            raise Forbidden(
+                "Document management is turned off. Start the server with ISSQA_ADMIN_TOKEN set to a "
+                "secret and send it as 'Authorization: Bearer <token>'.",
+                code="admin_disabled",
+            )
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode("utf-8"), token.encode("utf-8")
+        ):
+            raise Unauthorized(
+                "This endpoint needs 'Authorization: Bearer <token>' with the server's ISSQA_ADMIN_TOKEN.",
+                code="unauthorized",
+            )
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 @bp.post("/ask")
@@ -110,13 +146,14 @@ def _document_summary(doc: Document, passages: int) -> dict[str, Any]:
 
 @bp.get("/index")
 def index_status() -> Any:
-    """What the index holds and whether it is current."""
+    """What the index holds, whether it is behind the documents, and the latest rebuild job."""
     return jsonify(status(engine()))
 
 
 def status(eng: Engine) -> dict[str, Any]:
     """The index's state, shared by `GET /api/index` and `issqa status`."""
     manifest = read_manifest(eng.settings.index)
+    job = read_job(eng.settings.index)
     return {
         "documents_dir": str(eng.settings.documents),
         "index_dir": str(eng.settings.index),
@@ -127,7 +164,112 @@ def status(eng: Engine) -> dict[str, Any]:
         "passages": manifest.passages if manifest else 0,
         "skipped": manifest.skipped if manifest else {},
         "stale": eng.staleness(),
+        "job": job.to_dict() if job else None,
     }
+
+
+@bp.post("/index/rebuild")
+@admin_only
+def rebuild() -> Any:
+    """Start a background rebuild (incremental unless `{"full": true}`); 202 with the job, 409 if one runs."""
+    full = False
+    if request.get_data(cache=True).strip():
+        body = json_object()
+        unknown = sorted(set(body) - {"full"})
+        if unknown:
+            raise BadRequest(f"Unknown field(s): {', '.join(unknown)}. Allowed: full.", code="unknown_field")
+        full = body.get("full", False)
+        if not isinstance(full, bool):
+            raise BadRequest("The field 'full' must be true or false.", code="invalid_full")
+    job = start_rebuild(engine(), full=full)
+    return _accepted({"job": job.to_dict()})
+
+
+def _accepted(body: dict[str, Any]) -> Any:
+    """A 202 whose Location is where the job's progress can be followed."""
+    return jsonify(body), 202, {"Location": url_for("api.index_status")}
+
+
+@bp.post("/documents")
+@admin_only
+def upload_documents() -> Any:
+    """Add documents (multipart, field `file`, one or more), then rebuild the index in the background.
+
+    Each file is checked on its own: good ones are saved even when another is refused, and the
+    answer lists both. Optional form fields: title, published, source, url (one file only), overwrite.
+    """
+    request.max_content_length = int(current_app.config["MAX_UPLOAD_BYTES"])
+    files = request.files.getlist("file") + request.files.getlist("files")
+    if not files:
+        raise BadRequest("Send the documents as multipart/form-data in the field 'file'.", code="no_files")
+    form = request.form.to_dict()
+    unknown = sorted(set(form) - UPLOAD_FIELDS)
+    if unknown:
+        raise BadRequest(
+            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(UPLOAD_FIELDS))}.",
+            code="unknown_field",
+        )
+    overwrite = form.pop("overwrite", "false").strip().lower() in {"1", "true", "yes", "on"}
+    meta = {k: v.strip() for k, v in form.items() if v.strip()}
+    if meta and len(files) > 1:
+        raise BadRequest(
+            "Metadata fields apply to one file; upload files one by one to set them.", code="invalid_metadata"
+        )
+
+    folder = engine().settings.documents
+    saved: list[str] = []
+    rejected: list[dict[str, Any]] = []
+    first_error: IssqaError | None = None
+    for upload in files:
+        original = upload.filename or ""
+        try:
+            name = uploads.safe_name(original)
+            if name in saved:
+                raise BadRequest(f"{name!r} appears twice in this upload.", code="duplicate_file")
+            data = upload.read()
+            if meta:
+                data = uploads.with_metadata(name, data, meta)
+            uploads.check_content(name, data)
+            uploads.save(folder, name, data, overwrite=overwrite)
+        except IssqaError as exc:
+            first_error = first_error or exc
+            rejected.append({"filename": original, "error": exc.to_dict()["error"]})
+            continue
+        saved.append(name)
+    if not saved and first_error is not None:
+        raise first_error
+    ids = document_ids([f.relative_to(folder).as_posix() for f in candidate_files(folder)])
+    body: dict[str, Any] = {
+        "saved": [{"id": ids.get(name), "path": name} for name in saved],
+        "rejected": rejected,
+    }
+    body["job"] = _rebuild_or_running()
+    return _accepted(body)
+
+
+@bp.delete("/documents/<doc_id>")
+@admin_only
+def delete_document(doc_id: str) -> Any:
+    """Remove one document's file from the documents folder, then rebuild the index in the background."""
+    folder = engine().settings.documents
+    on_disk = document_ids([f.relative_to(folder).as_posix() for f in candidate_files(folder)])
+    path = next((p for p, i in on_disk.items() if i == doc_id), None)
+    if path is None:
+        raise NotFound(f"No document with id {doc_id!r}.", code="document_not_found")
+    uploads.remove(folder, path)
+    return _accepted({"deleted": {"id": doc_id, "path": path}, "job": _rebuild_or_running()})
+
+
+def _rebuild_or_running() -> dict[str, Any] | None:
+    """Start an incremental rebuild, or, when one is running, the job that will pick the change up.
+
+    A running job checks the documents again when it finishes and makes another pass if they changed.
+    """
+    try:
+        return start_rebuild(engine()).to_dict()
+    except RebuildInProgress:
+        job = read_job(engine().settings.index)
+        return job.to_dict() if job else None
 
 
 def json_object() -> dict[str, Any]:
@@ -237,7 +379,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(IssqaError)
     def issqa_error(exc: IssqaError) -> Any:
-        return jsonify(exc.to_dict()), exc.status
+        return jsonify(exc.to_dict()), exc.status, exc.headers
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

@@ -15,9 +15,9 @@ from typing import Any
 import click
 from flask import Flask
 
-from . import create_app, get_engine
+from . import create_app, get_engine, uploads
 from .api import status as index_status
-from .errors import IssqaError
+from .errors import BadRequest, IssqaError
 from .indexing import BuildReport
 
 
@@ -81,9 +81,9 @@ def serve(threads: int, **flags: Any) -> None:
 
 @main.command("index")
 @_options
-@click.option("--full", is_flag=True, help="Rebuild from scratch even if the index is current.")
+@click.option("--full", is_flag=True, help="Rebuild from scratch instead of only what changed.")
 def index_cmd(full: bool, **flags: Any) -> None:
-    """Build or rebuild the index from the documents folder."""
+    """Bring the index in step with the documents folder, embedding only new and changed documents."""
     engine = get_engine(_app(**flags))
     if not engine.settings.documents.is_dir():
         _fail(f"the documents folder {engine.settings.documents} does not exist")
@@ -91,15 +91,51 @@ def index_cmd(full: bool, **flags: Any) -> None:
     if reason is None and not full:
         click.echo("The index is up to date (use --full to rebuild it anyway).")
         return
-    _print_report(engine.build(show_progress=True))
+    _print_report(engine.build(full=full, show_progress=True))
+
+
+@main.command()
+@_options
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace documents that already have the same name.")
+@click.option("--no-index", is_flag=True, help="Only copy the files; rebuild later with 'issqa index'.")
+def add(files: tuple[Path, ...], overwrite: bool, no_index: bool, **flags: Any) -> None:
+    """Copy FILES into the documents folder (checked like uploads), then update the index.
+
+    A file that cannot be added is reported on its own line and the others still are; the exit
+    status is 1 if any was refused.
+    """
+    engine = get_engine(_app(**flags))
+    folder = engine.settings.documents
+    refused = 0
+    for file in files:
+        try:
+            name = uploads.safe_name(file.name)
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                raise BadRequest(f"cannot read the file ({exc.strerror})") from None
+            uploads.check_content(name, data)
+            uploads.save(folder, name, data, overwrite=overwrite)
+        except IssqaError as exc:
+            refused += 1
+            click.echo(f"issqa: {file}: {exc.message}", err=True)
+            continue
+        click.echo(f"added {file} as {name}")
+    if refused < len(files) and not no_index:
+        _print_report(engine.build(show_progress=True))
+    if refused:
+        sys.exit(1)
 
 
 def _print_report(report: BuildReport) -> None:
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    kind = "Rebuilt from scratch" if report.full else "Updated the index"
     click.echo(
-        f"Indexed {report.documents} documents as {report.passages} passages "
-        f"({len(report.skipped)} skipped) in {report.seconds:.1f} s."
+        f"{kind}: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped documents; "
+        f"{report.passages} passages ({report.embedded} embedded) in {report.seconds:.1f} s."
     )
 
 

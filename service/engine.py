@@ -1,7 +1,8 @@
 """The question-answering engine: a loaded model and index, and `ask()`, shared by HTTP and CLI.
 
 It reloads the index when the manifest on disk changes, so a rebuild by another process (the CLI,
-a second server) is picked up without a restart.
+another worker, a background job) is picked up without a restart; questions keep being answered from
+the loaded index while a rebuild runs.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from .answer import Answer, compose
 from .chunking import ChunkSettings
 from .embedding import DEFAULT_MODEL, Embedder, load_embedder
 from .errors import ConfigError, IndexNotReady
-from .indexing import BuildReport, build_index, staleness
+from .indexing import BuildReport, Progress, build_index, incompatibility, staleness
 from .retrieval import MODES, retrieve
-from .store import MANIFEST, Index, IndexMissing
+from .store import MANIFEST, BuildLock, Index, IndexMissing
 
 DEFAULTS: dict[str, Any] = {
     "DOCUMENTS": "documents",
@@ -102,14 +103,23 @@ class Engine:
             self.settings.documents, self.settings.index, self.settings.model, self.settings.chunking
         )
 
-    def build(self, show_progress: bool = False) -> BuildReport:
-        """Rebuild the index from the documents folder, then serve the new one."""
+    def build(
+        self,
+        full: bool = False,
+        show_progress: bool = False,
+        progress: Progress | None = None,
+        lock: BuildLock | None = None,
+    ) -> BuildReport:
+        """Bring the index in step with the documents folder (incrementally unless `full`), then serve it."""
         report = build_index(
             self.settings.documents,
             self.settings.index,
             self.embedder,
             self.settings.chunking,
             show_progress=show_progress,
+            full=full,
+            progress=progress,
+            lock=lock,
         )
         self.index(reload=True)
         return report
@@ -133,11 +143,13 @@ class Engine:
                     raise IndexNotReady(
                         f"{exc}. Build it with 'issqa index' (or start the server with 'issqa serve')."
                     ) from None
-                reason = self.staleness()
+                # An index behind the documents still answers (a rebuild may be on its way, and
+                # status reports it); one built for another model or chunking cannot.
+                reason = incompatibility(
+                    index.manifest, self.settings.model, self.settings.chunking, self.embedder.dimensions
+                )
                 if reason:
                     raise IndexNotReady(f"the index is stale ({reason}); rebuild it with 'issqa index'.")
-                if index.manifest.dimensions != self.embedder.dimensions:
-                    raise IndexNotReady("the index's vectors do not match the model's dimensions.")
                 self._index, self._loaded_mtime = index, mtime
         return self._index
 

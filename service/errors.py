@@ -12,6 +12,7 @@ class IssqaError(Exception):
 
     status = 500
     code = "internal_error"
+    headers: dict[str, str] = {}  # noqa: RUF012  (read-only class default)
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
@@ -48,3 +49,25 @@ class ConfigError(IssqaError):
     """A configuration value is invalid."""
 
     code = "config_error"
+
+
+class RebuildInProgress(IssqaError):
+    """Another rebuild of the same index is running; only one may run at a time."""
+
+    status = 409
+    code = "rebuild_in_progress"
+
+
+class Unauthorized(IssqaError):
+    """A writing endpoint was called without the right bearer token."""
+
+    status = 401
+    code = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="iss-qa"'}  # noqa: RUF012
+
+
+class Forbidden(IssqaError):
+    """The request is understood but not allowed in this configuration."""
+
+    status = 403
+    code = "forbidden"

@@ -4,28 +4,78 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .chunking import ChunkSettings, chunk, sentences
-from .documents import Document, Skipped, fingerprint, load_documents
+from .documents import (
+    Document,
+    Skipped,
+    UnreadableDocument,
+    candidate_files,
+    document_ids,
+    file_hash,
+    fingerprint,
+    parse,
+)
 from .embedding import Embedder
-from .store import Manifest, Passage, Sentence, read_manifest, write_index
+from .store import (
+    Batch,
+    BuildLock,
+    Index,
+    IndexMissing,
+    Manifest,
+    Passage,
+    Sentence,
+    read_manifest,
+    write_index,
+)
 
 TITLE_BUDGET = 32  # word pieces of the title that go into a passage's embedding
 
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build did, for the CLI summary and the logs."""
+    """What a build did, for the CLI summary, the job status and the logs."""
 
-    documents: int
-    passages: int
+    added: list[str]  # relative paths
+    changed: list[str]
+    removed: list[str]
+    unchanged: int
     skipped: list[Skipped]
+    passages: int  # in the index now
+    embedded: int  # passages embedded by this build
     seconds: float
+    full: bool
     manifest: Manifest
+
+    @property
+    def documents(self) -> int:
+        return len(self.manifest.documents)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "full": self.full,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "documents": self.documents,
+            "passages": self.passages,
+            "embedded": self.embedded,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
 
 
 def embedding_input(title: str, passage: str) -> str:
@@ -67,20 +117,120 @@ def build_index(
     embedder: Embedder,
     settings: ChunkSettings = ChunkSettings(),
     show_progress: bool = False,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    lock: BuildLock | None = None,
 ) -> BuildReport:
-    """Read, chunk and embed every document, then write the index folder atomically."""
+    """Bring the index in `index_dir` in step with `documents_dir`, embedding only what changed.
+
+    Documents are compared by content hash with the last build: new and changed ones are read,
+    chunked and embedded; removed ones are dropped; the rest is reused as it is. `full`, or a
+    change of model or chunking, rebuilds from scratch. One build runs at a time per index folder
+    (`lock`, when the caller already holds it), and a crash at any moment leaves the previous index.
+    """
+    owned = lock is None
+    lock = lock or BuildLock(index_dir)
+    if owned:
+        lock.acquire()
+    try:
+        return _build(documents_dir, index_dir, embedder, settings, show_progress, full, progress)
+    finally:
+        if owned:
+            lock.release()
+
+
+def _build(
+    documents_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    show_progress: bool,
+    full: bool,
+    progress: Progress | None,
+) -> BuildReport:
     started = time.perf_counter()
+    base = read_manifest(index_dir)
+    known: dict[str, tuple[str, str]] = {}
+    first_id = 0
+    if full or base is None or incompatibility(base, embedder.name, settings, embedder.dimensions):
+        base = None
+    else:
+        try:
+            previous = Index(index_dir)
+            known, first_id = previous.fingerprints(), previous.next_passage_id()
+            base = previous.manifest
+        except IndexMissing:
+            base = None
+
+    files = candidate_files(documents_dir)
+    paths = [f.relative_to(documents_dir).as_posix() for f in files]
+    ids = document_ids(paths)
     docs: list[Document] = []
     skipped: list[Skipped] = []
-    for item in load_documents(documents_dir):
-        (docs if isinstance(item, Document) else skipped).append(item)
+    unchanged: dict[str, str] = {}
+    for file, rel in zip(files, paths, strict=True):
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            skipped.append(Skipped(rel, f"cannot read file ({exc.strerror})", ""))
+            continue
+        sha = file_hash(raw)
+        if known.get(rel) == (ids[rel], sha):
+            unchanged[rel] = sha
+            continue
+        try:
+            docs.append(parse(raw, rel, ids[rel]))
+        except UnreadableDocument as exc:
+            skipped.append(Skipped(rel, str(exc), sha))
 
+    drop = {doc_id for path, (doc_id, _) in known.items() if path not in unchanged}
+    added = embed_documents(docs, embedder, settings, first_id, show_progress, progress)
+    manifest = Manifest(
+        model=embedder.name,
+        dimensions=embedder.dimensions,
+        chunking=dataclasses.asdict(settings),
+        documents={**unchanged, **{d.path: d.sha256 for d in docs}},
+        skipped={s.path: {"sha256": s.sha256, "reason": s.reason} for s in skipped},
+        passages=0,  # counted by write_index
+        built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        build_seconds=0.0,
+        versions=_versions(),
+    )
+    manifest.build_seconds = round(time.perf_counter() - started, 3)
+    manifest = write_index(index_dir, manifest, added, base=base, drop=drop)
+    return BuildReport(
+        added=sorted(d.path for d in docs if d.path not in known),
+        changed=sorted(d.path for d in docs if d.path in known),
+        removed=sorted(set(known) - set(manifest.documents)),
+        unchanged=len(unchanged),
+        skipped=skipped,
+        passages=manifest.passages,
+        embedded=len(added.passages),
+        seconds=time.perf_counter() - started,
+        full=base is None,
+        manifest=manifest,
+    )
+
+
+EMBED_SLICE = 64  # passages per progress step; inputs are sorted by length first, so slices batch as well as one big encode
+
+
+def embed_documents(
+    docs: list[Document],
+    embedder: Embedder,
+    settings: ChunkSettings,
+    first_id: int,
+    show_progress: bool = False,
+    progress: Progress | None = None,
+) -> Batch:
+    """Chunk and embed `docs`, numbering passages from `first_id`, with passage and sentence vectors."""
     passages: list[Passage] = []
     inputs: list[str] = []
     shifts: list[int] = []  # where the passage starts inside its embedding input
     spans: list[list[tuple[int, int]]] = []  # sentence spans, relative to the passage
     for doc in docs:
-        doc_passages = chunk_document(doc, embedder, settings, first_id=len(passages))
+        doc_passages = chunk_document(doc, embedder, settings, first_id=first_id + len(passages))
         title = _title_for_embedding(doc.title, embedder)
         for p in doc_passages:
             inputs.append(embedding_input(title, p.text))
@@ -88,29 +238,50 @@ def build_index(
             spans.append(sentences(p.text))
         passages.extend(doc_passages)
 
-    vectors, sentence_vectors = embedder.encode_spans(
-        inputs,
-        [[(a + shift, b + shift) for a, b in sp] for sp, shift in zip(spans, shifts, strict=True)],
-        show_progress=show_progress,
-    )
+    vectors = np.zeros((len(passages), embedder.dimensions), dtype=np.float32)
+    sentence_vectors: list[np.ndarray] = [np.zeros((0, embedder.dimensions), np.float32)] * len(passages)
+    # Longest first across the whole build, so each slice pads little, as one big encode would.
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]), reverse=True)
+    bar = None
+    if show_progress and passages:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(passages), desc="Embedding", unit="passage", file=sys.stderr)
+    if progress:
+        progress(0, len(passages))
+    for s in range(0, len(order), EMBED_SLICE):
+        ids = order[s : s + EMBED_SLICE]
+        got, got_spans = embedder.encode_spans(
+            [inputs[i] for i in ids],
+            [[(a + shifts[i], b + shifts[i]) for a, b in spans[i]] for i in ids],
+        )
+        for row, i in enumerate(ids):
+            vectors[i] = got[row]
+            sentence_vectors[i] = got_spans[row]
+        if bar is not None:
+            bar.update(len(ids))
+        if progress:
+            progress(s + len(ids), len(passages))
+    if bar is not None:
+        bar.close()
     passage_sentences = [
         [Sentence(a, b, v) for (a, b), v in zip(sp, vs, strict=True)]
         for sp, vs in zip(spans, sentence_vectors, strict=True)
     ]
-    seconds = time.perf_counter() - started
-    manifest = Manifest(
-        model=embedder.name,
-        dimensions=embedder.dimensions,
-        chunking=dataclasses.asdict(settings),
-        documents={d.path: d.sha256 for d in docs},
-        skipped={s.path: {"sha256": s.sha256, "reason": s.reason} for s in skipped},
-        passages=len(passages),
-        built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        build_seconds=round(seconds, 3),
-        versions=_versions(),
-    )
-    manifest = write_index(index_dir, manifest, docs, passages, vectors, passage_sentences)
-    return BuildReport(len(docs), len(passages), skipped, time.perf_counter() - started, manifest)
+    return Batch(docs, passages, vectors, passage_sentences)
+
+
+def incompatibility(
+    manifest: Manifest, model: str, settings: ChunkSettings, dimensions: int | None = None
+) -> str | None:
+    """Why an index cannot serve or be extended under this configuration, or None when it can."""
+    if manifest.model != model:
+        return f"built with model {manifest.model!r}, configured {model!r}"
+    if dimensions is not None and manifest.dimensions != dimensions:
+        return f"built with {manifest.dimensions}-dimensional vectors, the model gives {dimensions}"
+    if manifest.chunking != dataclasses.asdict(settings):
+        return "built with other chunking settings"
+    return None
 
 
 def staleness(
@@ -120,10 +291,9 @@ def staleness(
     manifest = read_manifest(index_dir)
     if manifest is None:
         return "no index has been built"
-    if manifest.model != model:
-        return f"built with model {manifest.model!r}, configured {model!r}"
-    if manifest.chunking != dataclasses.asdict(settings):
-        return "built with other chunking settings"
+    reason = incompatibility(manifest, model, settings)
+    if reason:
+        return reason
     on_disk = fingerprint(documents_dir)
     known = dict(manifest.documents)
     known.update({path: s["sha256"] for path, s in manifest.skipped.items()})

@@ -7,13 +7,15 @@ moment therefore leaves the previous manifest pointing at the previous, intact f
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,10 @@ import faiss
 import numpy as np
 
 from .documents import Document
+from .errors import RebuildInProgress
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 FORMAT_VERSION = 2
 
 _SCHEMA = """
@@ -102,65 +106,120 @@ def read_manifest(folder: Path) -> Manifest | None:
     return manifest if manifest.format == FORMAT_VERSION else None
 
 
+@dataclass
+class Batch:
+    """What a build adds to an index: documents with their passages, vectors and sentences."""
+
+    documents: list[Document] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    sentences: list[list[Sentence]] = field(default_factory=list)
+
+
 def write_index(
     folder: Path,
     manifest: Manifest,
-    documents: list[Document],
-    passages: list[Passage],
-    vectors: np.ndarray,
-    sentences: list[list[Sentence]],
+    added: Batch,
+    *,
+    base: Manifest | None = None,
+    drop: Collection[str] = (),
 ) -> Manifest:
-    """Write a complete index into `folder` and switch to it atomically; returns the manifest."""
+    """Write a complete index into `folder` and switch to it atomically; returns the manifest.
+
+    With `base`, the new index starts as a copy of that build less the documents in `drop`, so only
+    new and changed documents need embedding. Nothing the live index uses is touched: the new data
+    files get new names, and the manifest that names them replaces the old one in one rename.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     build = uuid.uuid4().hex[:12]
     files = {"vectors": f"vectors-{build}.faiss", "passages": f"passages-{build}.sqlite3"}
+    tmp_db = folder / (files["passages"] + ".tmp")
+    tmp_db.unlink(missing_ok=True)
+    if base is not None:
+        shutil.copyfile(folder / base.files["passages"], tmp_db)  # data files are never modified
+    db = sqlite3.connect(tmp_db)
+    try:
+        with db:
+            if base is None:
+                db.executescript(_SCHEMA)
+            else:
+                _drop_documents(db, sorted(drop))
+            _insert(db, added)
+            kept = [row[0] for row in db.execute("SELECT id FROM passages ORDER BY id")]
+    finally:
+        db.close()
+    _fsync(tmp_db)
 
+    new_ids = {p.id for p in added.passages}
+    old_ids = [i for i in kept if i not in new_ids]
     index = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dimensions))
-    if len(passages):
-        index.add_with_ids(vectors, np.array([p.id for p in passages], dtype=np.int64))
+    if old_ids and base is not None:
+        old = faiss.read_index(str(folder / base.files["vectors"]))
+        index.add_with_ids(
+            np.vstack([old.reconstruct(i) for i in old_ids]), np.array(old_ids, dtype=np.int64)
+        )
+    if added.passages and added.vectors is not None:
+        index.add_with_ids(
+            np.ascontiguousarray(added.vectors, dtype=np.float32),
+            np.array([p.id for p in added.passages], dtype=np.int64),
+        )
     tmp_vectors = folder / (files["vectors"] + ".tmp")
     faiss.write_index(index, str(tmp_vectors))
     _fsync(tmp_vectors)
     os.replace(tmp_vectors, folder / files["vectors"])
-
-    tmp_db = folder / (files["passages"] + ".tmp")
-    tmp_db.unlink(missing_ok=True)
-    with sqlite3.connect(tmp_db) as db:
-        db.executescript(_SCHEMA)
-        db.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(d.id, d.path, d.title, d.published, d.source, d.url, d.sha256, d.text) for d in documents],
-        )
-        db.executemany(
-            'INSERT INTO passages (id, document_id, start, "end", text) VALUES (?, ?, ?, ?, ?)',
-            [(p.id, p.document_id, p.start, p.end, p.text) for p in passages],
-        )
-        titles = {d.id: d.title for d in documents}
-        db.executemany(
-            "INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",
-            [(p.id, titles[p.document_id], p.text) for p in passages],
-        )
-        db.executemany(
-            'INSERT INTO sentences (passage_id, start, "end", vector) VALUES (?, ?, ?, ?)',
-            [
-                (p.id, s.start, s.end, s.vector.astype(np.float16).tobytes())
-                for p, sents in zip(passages, sentences, strict=True)
-                for s in sents
-            ],
-        )
-    db.close()
-    _fsync(tmp_db)
     os.replace(tmp_db, folder / files["passages"])
 
     manifest.files = files
+    manifest.passages = len(kept)
+    previous = read_manifest(folder)
     fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", dir=folder)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(asdict(manifest), out, indent=2, ensure_ascii=False)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp_name, folder / MANIFEST)
-    _remove_unreferenced(folder, set(files.values()))
+    _fsync_dir(folder)
+    # The previous build stays on disk: a server that loaded it keeps answering from it until it
+    # notices the new manifest. Anything older, or left by an interrupted build, goes.
+    keep = set(files.values()) | (set(previous.files.values()) if previous else set())
+    remove_unreferenced(folder, keep)
     return manifest
+
+
+def _drop_documents(db: sqlite3.Connection, ids: list[str]) -> None:
+    """Delete documents with their passages, sentences and keyword entries."""
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        passages = f"SELECT id FROM passages WHERE document_id IN ({marks})"
+        db.execute(f"DELETE FROM sentences WHERE passage_id IN ({passages})", chunk)
+        db.execute(f"DELETE FROM passages_fts WHERE rowid IN ({passages})", chunk)
+        db.execute(f"DELETE FROM passages WHERE document_id IN ({marks})", chunk)
+        db.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
+
+
+def _insert(db: sqlite3.Connection, added: Batch) -> None:
+    db.executemany(
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(d.id, d.path, d.title, d.published, d.source, d.url, d.sha256, d.text) for d in added.documents],
+    )
+    db.executemany(
+        'INSERT INTO passages (id, document_id, start, "end", text) VALUES (?, ?, ?, ?, ?)',
+        [(p.id, p.document_id, p.start, p.end, p.text) for p in added.passages],
+    )
+    titles = {d.id: d.title for d in added.documents}
+    db.executemany(
+        "INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",
+        [(p.id, titles[p.document_id], p.text) for p in added.passages],
+    )
+    db.executemany(
+        'INSERT INTO sentences (passage_id, start, "end", vector) VALUES (?, ?, ?, ?)',
+        [
+            (p.id, s.start, s.end, s.vector.astype(np.float16).tobytes())
+            for p, sents in zip(added.passages, added.sentences, strict=True)
+            for s in sents
+        ],
+    )
 
 
 def _fsync(path: Path) -> None:
@@ -168,13 +227,68 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _remove_unreferenced(folder: Path, keep: set[str]) -> None:
-    """Delete data files of earlier builds and leftovers of interrupted ones."""
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable: the directory entry itself must reach the disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_unreferenced(folder: Path, keep: set[str]) -> None:
+    """Delete data files not in `keep`: earlier builds' and leftovers of interrupted ones."""
     for path in folder.iterdir():
         if path.name == MANIFEST or path.name in keep:
             continue
         if path.name.startswith(("vectors-", "passages-", ".manifest-")):
             path.unlink(missing_ok=True)
+
+
+class BuildLock:
+    """One build at a time per index folder: an exclusive `flock` on `<index>/.lock`.
+
+    The kernel drops the lock when its holder exits, however it exits, so a crashed or killed build
+    never blocks the next one. The holder's pid is written in the file for the error message.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> BuildLock:
+        """Take the lock or raise `RebuildInProgress` at once: a second build never waits."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            who = f" (process {holder})" if holder.isdigit() else ""
+            raise RebuildInProgress(
+                f"A rebuild of the index is already in progress{who}; try again when it has finished."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> BuildLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)
@@ -284,6 +398,16 @@ class Index:
             passage_ids,
         )
         return dict(rows.fetchall())
+
+    def fingerprints(self) -> dict[str, tuple[str, str]]:
+        """Each indexed document's path with its id and content hash: what an incremental build compares."""
+        rows = self._db().execute("SELECT path, id, sha256 FROM documents")
+        return {path: (doc_id, sha) for path, doc_id, sha in rows}
+
+    def next_passage_id(self) -> int:
+        """The first id a build may give a new passage, above every id still in the index."""
+        (top,) = self._db().execute("SELECT MAX(id) FROM passages").fetchone()
+        return 0 if top is None else int(top) + 1
 
     def passage_counts(self) -> dict[str, int]:
         """How many passages each document has."""

@@ -122,12 +122,28 @@ def test_without_an_index_ask_answers_503_with_what_to_do(tmp_path, corpus):
     assert error["code"] == "index_not_ready" and "issqa index" in error["message"]
 
 
-def test_a_stale_index_is_never_silently_used(tmp_path, corpus, fake_embedder):
+def test_an_index_behind_the_documents_answers_and_says_so(tmp_path, corpus, fake_embedder):
     app = create_app({"DOCUMENTS": corpus, "INDEX": tmp_path / "index", "EMBEDDER": fake_embedder})
     app.extensions["issqa"].build()
     (corpus / "late-news.txt").write_text("A new article arrived after the build.", encoding="utf-8")
     fresh = create_app({"DOCUMENTS": corpus, "INDEX": tmp_path / "index", "EMBEDDER": fake_embedder})
-    response = fresh.test_client().post("/api/ask", json={"question": "What arrived?"})
+    client = fresh.test_client()
+    assert client.post("/api/ask", json={"question": "Who flies on Soyuz?"}).status_code == 200
+    assert client.get("/api/index").get_json()["stale"] == "documents changed since the last build: 1 added"
+
+
+def test_an_index_built_for_other_settings_is_never_used(tmp_path, corpus, fake_embedder):
+    app = create_app({"DOCUMENTS": corpus, "INDEX": tmp_path / "index", "EMBEDDER": fake_embedder})
+    app.extensions["issqa"].build()
+    other = create_app(
+        {
+            "DOCUMENTS": corpus,
+            "INDEX": tmp_path / "index",
+            "EMBEDDER": fake_embedder,
+            "CHUNK_TARGET_TOKENS": 64,
+        }
+    )
+    response = other.test_client().post("/api/ask", json={"question": "What arrived?"})
     assert response.status_code == 503
     assert "stale" in response.get_json()["error"]["message"]
 

@@ -33,10 +33,11 @@ def test_index_status_and_ask_from_the_command_line(env, corpus):
 
     result = run(["index"], env)
     assert result.exit_code == 0, result.output
-    assert "Indexed 2 documents" in result.output
+    assert "Rebuilt from scratch: 2 added, 0 changed, 0 removed, 0 unchanged, 0 skipped" in result.output
+    assert "passage/s" in result.output, "a progress bar with the embedding rate"
 
     assert "up to date" in run(["index"], env).output
-    assert "Indexed 2 documents" in run(["index", "--full"], env).output
+    assert "Rebuilt from scratch: 2 added" in run(["index", "--full"], env).output
 
     status = run(["status"], env).output
     assert "stale:            no" in status and "passages:" in status
@@ -50,6 +51,42 @@ def test_index_status_and_ask_from_the_command_line(env, corpus):
     result = run(["ask", "Who replaced Rogozin?"], env)
     assert result.exit_code == 0
     assert "Rogozin" in result.output and "[1] NASA to resume joint ISS flights" in result.output
+
+
+def test_add_copies_checked_files_and_updates_the_index(env, corpus, tmp_path):
+    run(["index"], env)
+    outside = tmp_path / "incoming"
+    outside.mkdir()
+    good = outside / "orbit-news.md"
+    good.write_text("# Orbit news\n\nThe Zvezda module's leak was patched by the crew in March.\n")
+    empty = outside / "empty.txt"
+    empty.write_text("   \n")
+    before = {p.name for p in corpus.iterdir()}
+
+    result = run(["add", str(good), str(empty)], env)
+    assert result.exit_code == 1, "one file was refused"
+    assert f"added {good} as orbit-news.md" in result.output
+    refusal = [line for line in result.output.splitlines() if line.startswith("issqa: ")]
+    assert len(refusal) == 1 and str(empty) in refusal[0]
+    assert "Updated the index: 1 added, 0 changed, 0 removed, 2 unchanged" in result.output
+    assert {p.name for p in corpus.iterdir()} == before | {"orbit-news.md"}
+    assert good.read_bytes() == (corpus / "orbit-news.md").read_bytes()
+
+    again = run(["add", str(good)], env)
+    assert again.exit_code == 1 and "already" in again.output.lower()
+    assert run(["add", "--overwrite", str(good)], env).exit_code == 0
+
+
+def test_a_second_rebuild_is_refused_in_one_line(env, corpus):
+    from service.store import BuildLock
+
+    with BuildLock(Path(env["ISSQA_INDEX"])):
+        result = CliRunner().invoke(main, ["index"], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"issqa: A rebuild of the index is already in progress (process {os.getpid()}); "
+        "try again when it has finished."
+    ]
 
 
 def test_ask_json_prints_exactly_the_http_body(env):

@@ -1,17 +1,28 @@
-"""The index folder: save and load, manifest contents, staleness, atomic replacement."""
+"""The index folder: save and load, manifest contents, staleness, incremental and atomic rebuilds."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from service.chunking import ChunkSettings
+from service.errors import RebuildInProgress
 from service.indexing import build_index, staleness
-from service.store import MANIFEST, Index, read_manifest
+from service.store import MANIFEST, BuildLock, Index, read_manifest
+
+from .conftest import ROOT, SHARED, FakeEmbedder
 
 
 def tree_digest(folder: Path) -> dict[str, tuple[str, int]]:
@@ -33,7 +44,7 @@ def test_build_writes_manifest_faiss_and_store(corpus, tmp_path, fake_embedder):
     assert all(len(h) == 64 for h in manifest["documents"].values())
     assert {"sentence-transformers", "faiss-cpu", "torch"} <= set(manifest["versions"])
     assert manifest["built_at"] and manifest["passages"] == report.passages > 0
-    assert sorted(p.name for p in index_dir.iterdir()) == sorted(
+    assert sorted(p.name for p in index_dir.iterdir() if not p.name.startswith(".")) == sorted(
         [MANIFEST, manifest["files"]["vectors"], manifest["files"]["passages"]]
     )
 
@@ -94,13 +105,112 @@ def test_indexing_never_modifies_the_documents_folder(corpus, tmp_path, fake_emb
     assert tree_digest(corpus) == before
 
 
-def test_rebuild_replaces_files_and_removes_leftovers(corpus, tmp_path, fake_embedder):
+def data_files(index_dir: Path) -> list[str]:
+    return sorted(p.name for p in index_dir.iterdir() if p.name != MANIFEST and not p.name.startswith("."))
+
+
+def test_rebuild_keeps_the_previous_build_and_removes_older_ones_and_leftovers(
+    corpus, tmp_path, fake_embedder
+):
     index_dir = tmp_path / "index"
     first = build_index(corpus, index_dir, fake_embedder).manifest.files
+    live = Index(index_dir)  # a server that loaded the first build
     (index_dir / "vectors-crashed.faiss.tmp").write_bytes(b"partial")  # what a killed build leaves
-    second = build_index(corpus, index_dir, fake_embedder).manifest.files
+    second = build_index(corpus, index_dir, fake_embedder, full=True).manifest.files
     assert first != second
-    assert sorted(p.name for p in index_dir.iterdir()) == sorted([MANIFEST, *second.values()])
+    assert data_files(index_dir) == sorted([*first.values(), *second.values()])
+    # The server still on the first build can open new connections (another thread) and answer.
+    found = []
+    thread = threading.Thread(target=lambda: found.append(live.passages_of(next(iter(live.documents())))))
+    thread.start()
+    thread.join()
+    assert found and found[0]
+    third = build_index(corpus, index_dir, fake_embedder, full=True).manifest.files
+    assert data_files(index_dir) == sorted([*second.values(), *third.values()])
+
+
+def passage_keys(index: Index) -> set[tuple[str, int, int, str]]:
+    return {
+        (doc.path, p.start, p.end, p.text)
+        for doc in index.documents().values()
+        for p in index.passages_of(doc.id)
+    }
+
+
+def test_incremental_builds_embed_only_what_changed(corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "index"
+    first = build_index(corpus, index_dir, fake_embedder)
+    assert first.full and len(first.added) == 2 and first.embedded == first.passages == fake_embedder.encoded
+
+    extra = corpus / "zebra.md"
+    extra.write_text("# Zebras on the station\n\nA zebra named Quagga floated past the Zvezda module.\n")
+    fake_embedder.encoded = 0
+    added = build_index(corpus, index_dir, fake_embedder)
+    assert (added.added, added.changed, added.removed, added.unchanged) == (["zebra.md"], [], [], 2)
+    assert not added.full and added.embedded == fake_embedder.encoded == 1
+    assert added.passages == first.passages + 1
+    assert Index(index_dir).keyword_search('"quagga"', 5)
+
+    seed = sorted(corpus.glob("*.txt"))[0]
+    seed.write_text(seed.read_text(encoding="utf-8") + "\n\nA closing line about okapis.\n", encoding="utf-8")
+    fake_embedder.encoded = 0
+    changed = build_index(corpus, index_dir, fake_embedder)
+    assert (changed.added, changed.changed, changed.removed, changed.unchanged) == ([], [seed.name], [], 2)
+    assert 0 < changed.embedded == fake_embedder.encoded < first.passages
+    assert Index(index_dir).keyword_search('"okapis"', 5)
+
+    extra.unlink()
+    fake_embedder.encoded = 0
+    removed = build_index(corpus, index_dir, fake_embedder)
+    assert (removed.added, removed.changed, removed.removed, removed.unchanged) == ([], [], ["zebra.md"], 2)
+    assert removed.embedded == fake_embedder.encoded == 0
+    index = Index(index_dir)
+    assert not index.keyword_search('"quagga"', 5), "a removed document leaves the keyword index too"
+    assert index.size == removed.passages == changed.passages - 1
+    assert "zebra" not in index.documents()
+    assert staleness(corpus, index_dir, fake_embedder.name) is None
+
+    # The same documents built from scratch give the same passages, vectors and keyword hits.
+    full = build_index(corpus, tmp_path / "full", FakeEmbedder())
+    scratch = Index(tmp_path / "full")
+    assert passage_keys(index) == passage_keys(scratch) and full.passages == removed.passages
+    query = fake_embedder.encode(["Rogozin NASA Soyuz crew"])[0]
+
+    def by_key(idx, hits):
+        return [(idx.passages([h.passage_id])[h.passage_id].text, round(h.score, 5)) for h in hits]
+
+    assert by_key(index, index.search(query, 5)) == by_key(scratch, scratch.search(query, 5))
+
+
+def test_full_or_a_new_model_or_chunking_rebuilds_everything(corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "index"
+    first = build_index(corpus, index_dir, fake_embedder)
+    fake_embedder.encoded = 0
+    assert build_index(corpus, index_dir, fake_embedder, full=True).embedded == first.passages
+    smaller = build_index(corpus, index_dir, fake_embedder, ChunkSettings(target_tokens=64))
+    assert smaller.full and smaller.embedded == smaller.passages > first.passages
+    other = FakeEmbedder()
+    other.name = "another-model"
+    assert build_index(corpus, index_dir, other, ChunkSettings(target_tokens=64)).full
+
+
+def test_a_renamed_id_is_reindexed_under_its_new_id(corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "index"
+    (corpus / "note.txt").write_text("A note about the Zarya module.\n", encoding="utf-8")
+    build_index(corpus, index_dir, fake_embedder)
+    assert "note" in Index(index_dir).documents()
+    (corpus / "note.md").write_text("Another note, about the Unity node.\n", encoding="utf-8")
+    report = build_index(corpus, index_dir, fake_embedder)
+    assert report.added == ["note.md"] and report.changed == ["note.txt"]
+    assert {"note-txt", "note-md"} <= set(Index(index_dir).documents())
+    assert "note" not in Index(index_dir).documents()
+
+
+def test_one_build_at_a_time(corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "index"
+    with BuildLock(index_dir), pytest.raises(RebuildInProgress, match=f"process {os.getpid()}"):
+        build_index(corpus, index_dir, fake_embedder)
+    assert build_index(corpus, index_dir, fake_embedder).passages > 0  # released: the next one runs
 
 
 def test_a_manifest_that_cannot_be_read_means_no_index(tmp_path):
@@ -113,3 +223,110 @@ def test_an_empty_folder_builds_an_empty_index(tmp_path, fake_embedder):
     report = build_index(tmp_path / "docs", tmp_path / "index", fake_embedder)
     assert report.passages == 0
     assert Index(tmp_path / "index").search(np.ones(16, dtype=np.float32), 5) == []
+
+
+BUILD_SCRIPT = """
+import sys, time
+from pathlib import Path
+from service.indexing import build_index
+from tests.conftest import FakeEmbedder
+build_index(Path(sys.argv[1]), Path(sys.argv[2]), FakeEmbedder(), full=True)
+"""
+
+
+def squad_corpus(folder: Path, count: int) -> Path:
+    """`count` real passages from the SQuAD benchmark, one document each."""
+    folder.mkdir()
+    with (SHARED / "benchmarks" / "squad-v1.1-dev" / "passages.jsonl").open(encoding="utf-8") as lines:
+        for i, line in zip(range(count), lines, strict=False):
+            passage = json.loads(line)
+            (folder / f"p{i:04d}.txt").write_text(
+                f"{passage['title']}\n\n{passage['text']}\n", encoding="utf-8"
+            )
+    return folder
+
+
+def assert_previous_index_serves(index_dir: Path, manifest: dict, corpus: Path) -> None:
+    assert json.loads((index_dir / MANIFEST).read_text()) == manifest, "the manifest was not touched"
+    index = Index(index_dir)
+    assert index.size == manifest["passages"]
+    assert index.search(FakeEmbedder().encode(["oil crisis embargo"])[0], 3)
+    assert index.keyword_search('"embargo"', 3)
+    assert len(index.documents()) == len(manifest["documents"])
+
+
+def test_killing_a_build_at_any_moment_leaves_the_previous_index(tmp_path):
+    """SIGKILL a real build process at moments spread over its whole run: reading, embedding, writing."""
+    corpus = squad_corpus(tmp_path / "documents", 600)
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, FakeEmbedder())
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    before = tree_digest(corpus)
+
+    command = [sys.executable, "-c", BUILD_SCRIPT, str(corpus), str(index_dir)]
+    started = time.monotonic()
+    subprocess.run(command, cwd=ROOT, check=True)  # how long a whole build takes, start-up included
+    duration = time.monotonic() - started
+    build_index(corpus, index_dir, FakeEmbedder())
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+
+    for fraction in (0.15, 0.3, 0.45, 0.6, 0.7, 0.8, 0.9, 0.97):
+        process = subprocess.Popen(command, cwd=ROOT)
+        time.sleep(duration * fraction)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if json.loads((index_dir / MANIFEST).read_text()) != manifest:  # it finished just in time
+            manifest = json.loads((index_dir / MANIFEST).read_text())
+        assert_previous_index_serves(index_dir, manifest, corpus)
+    assert tree_digest(corpus) == before, "the documents folder is never touched"
+
+    report = build_index(corpus, index_dir, FakeEmbedder(), full=True)  # the lock died with its holder
+    assert report.passages == manifest["passages"]
+    assert not [p.name for p in index_dir.iterdir() if p.name.endswith(".tmp")], "leftovers are cleared"
+
+
+def test_killing_the_real_indexer_mid_embedding(tmp_path, corpus):
+    """`issqa index --full` with the real model, killed while its progress bar runs."""
+    shutil.copy(SHARED / "corpora" / "wikipedia-space" / "Artemis_program.txt", corpus)
+    index_dir = tmp_path / "index"
+    env = {**os.environ, "ISSQA_DOCUMENTS": str(corpus), "ISSQA_INDEX": str(index_dir)}
+    first = subprocess.run(
+        [sys.executable, "-m", "service.cli", "index"], cwd=ROOT, env=env, capture_output=True
+    )
+    assert first.returncode == 0, first.stderr
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "index", "--full"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    seen = b""
+    while b"passage/s" not in seen or seen.count(b"\r") < 3:  # the bar has moved: embedding is under way
+        chunk = process.stderr.read1(256)
+        assert chunk, f"the build ended before it could be killed: {seen[-500:]!r}"
+        seen += chunk
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    assert json.loads((index_dir / MANIFEST).read_text()) == manifest
+    assert Index(index_dir).size == manifest["passages"]
+
+    again = subprocess.run(
+        [sys.executable, "-m", "service.cli", "ask", "What is the Artemis program?"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0 and "Artemis" in again.stdout
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "service.cli", "index", "--full"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert rebuilt.returncode == 0 and "Rebuilt from scratch" in rebuilt.stdout
