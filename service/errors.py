@@ -71,3 +71,24 @@ class Forbidden(IssqaError):
 
     status = 403
     code = "forbidden"
+
+
+class Conflict(IssqaError):
+    """The request would replace something that exists, and replacing was not asked for."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(IssqaError):
+    """The request or the file in it is over a size limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(IssqaError):
+    """The file is of a kind iss-qa does not read, or its content is not what its name says."""
+
+    status = 415
+    code = "unsupported_media_type"

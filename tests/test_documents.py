@@ -1,12 +1,25 @@
-"""Ingestion: metadata from front matter, fallbacks without it, and unreadable files skipped."""
+"""Ingestion: text, Markdown, HTML and PDF; metadata, page offsets, and unreadable files skipped."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
-from service.documents import Document, Skipped, document_ids, load_documents, split_front_matter
+import pytest
+
+from service import documents
+from service.documents import (
+    Document,
+    Skipped,
+    candidate_files,
+    document_ids,
+    load_documents,
+    page_of,
+    split_front_matter,
+)
 
 from .conftest import DOCUMENTS
+from .files import ARTICLE_HTML, HTML_NOISE, encrypt, make_pdf, page_text
 
 
 def load(folder: Path) -> tuple[dict[str, Document], dict[str, Skipped]]:
@@ -104,3 +117,174 @@ def test_windows_line_endings_and_bom_are_normalised(tmp_path):
 def test_no_front_matter_when_the_block_is_not_at_the_top():
     meta, body = split_front_matter("Text first\n---\ntitle: x\n---\n")
     assert meta == {} and body.startswith("Text first")
+
+
+def test_front_matter_dates_become_iso_days(tmp_path):
+    (tmp_path / "a.md").write_text("---\npublished: 2022-07-15T10:30:00Z\n---\nBody.", encoding="utf-8")
+    (tmp_path / "b.md").write_text("---\npublished: '2023-01-02 08:00'\n---\nBody.", encoding="utf-8")
+    (tmp_path / "c.md").write_text("---\npublished: July 2021\n---\nBody.", encoding="utf-8")
+    docs, _ = load(tmp_path)
+    assert docs["a.md"].published == "2022-07-15"
+    assert docs["b.md"].published == "2023-01-02"
+    assert docs["c.md"].published == "July 2021"  # not a recognisable date: kept as written
+    assert docs["a.md"].pages == ()
+
+
+def test_html_gives_the_article_text_and_metadata_without_the_page_noise(tmp_path):
+    (tmp_path / "crew.html").write_text(ARTICLE_HTML, encoding="utf-8")
+    doc = load(tmp_path)[0]["crew.html"]
+    assert (doc.title, doc.published, doc.source, doc.url) == (
+        "Station crew returns safely",
+        "2023-09-27",
+        "Space Daily",
+        "https://example.org/crew-returns",
+    )
+    assert "Three crew members returned from the International Space Station" in doc.text
+    assert "spending 371 days in space." in doc.text
+    assert not [noise for noise in HTML_NOISE if noise in doc.text]
+    # one paragraph per block, as chunking expects; the source's line breaks inside one are spaces
+    assert doc.text.split("\n\n")[1:5] == [
+        "Three crew members returned from the International Space Station on Wednesday after a year in "
+        "orbit, landing in Kazakhstan.",
+        "The Soyuz capsule touched down at 11:17 GMT, the Russian space agency Roscosmos said in a "
+        "statement on its website.",
+        "Landing: Kazakhstan steppe",
+        "Mission length: 371 days",
+    ]
+    assert doc.pages == ()
+
+
+@pytest.mark.parametrize(
+    ("markup", "published"),
+    [
+        ('<meta name="date" content="2021-03-04">', "2021-03-04"),
+        (
+            '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2019-07-08T09:00:00Z"}'
+            "</script>",
+            "2019-07-08",
+        ),
+        ("", None),  # no date in the markup: the footer's year and the text's dates are not guessed
+    ],
+)
+def test_html_dates_come_from_markup_only(tmp_path, markup, published):
+    body = "<p>The crew said on 12 January 2018 that the experiments on plants went well in orbit.</p>" * 2
+    page = f"<html><head><title>Plants in orbit</title>{markup}</head><body><article>{body}</article>"
+    (tmp_path / "p.htm").write_text(page + "<footer>(c) 2020</footer></body></html>", encoding="utf-8")
+    doc = load(tmp_path)[0]["p.htm"]
+    assert doc.published == published
+    assert doc.title == "Plants in orbit"
+
+
+def test_html_time_element_gives_the_date_and_the_title_loses_the_site_name(tmp_path):
+    head = '<title>Science week | Space Daily</title><meta property="og:site_name" content="Space Daily">'
+    body = '<time datetime="2020-05-06T10:00">May 6</time><p>' + "The station crew did science. " * 5 + "</p>"
+    page = f"<html><head>{head}</head><body><article>{body}</article></body></html>"
+    (tmp_path / "t.html").write_text(page, encoding="utf-8")
+    doc = load(tmp_path)[0]["t.html"]
+    assert (doc.published, doc.title, doc.source) == ("2020-05-06", "Science week", "Space Daily")
+
+
+def test_pdf_text_is_its_pages_joined_and_page_of_finds_each_page(tmp_path):
+    (tmp_path / "report.pdf").write_bytes(
+        make_pdf([page_text(1), page_text(2), page_text(3)], title="Crew report")
+    )
+    doc = load(tmp_path)[0]["report.pdf"]
+    assert doc.title == "Crew report" and doc.published is None
+    assert len(doc.pages) == 3 and doc.pages[0] == 0
+    ends = (*doc.pages[1:], len(doc.text) + 2)  # each page is followed by one blank line
+    pages = [doc.text[start : end - 2] for start, end in zip(doc.pages, ends, strict=True)]
+    assert doc.text == "\n\n".join(pages)
+    for n, (start, page) in enumerate(zip(doc.pages, pages, strict=True), 1):
+        assert page.startswith(f"Heading of page {n}\n\n")
+        # the wrapped lines are one paragraph again, so no sentence is cut at a line break
+        assert page.split("\n\n")[1] == page_text(n).strip()
+        for offset in (start, start + len(page) // 2, start + len(page) - 1):
+            assert page_of(doc.pages, offset) == n
+        assert page_of(doc.pages, doc.text.index(f"Report page {n} says")) == n
+
+
+def test_page_of():
+    assert page_of((), 10) is None  # a format without pages
+    assert page_of((0, 100, 250), -1) is None
+    assert [page_of((0, 100, 250), o) for o in (0, 99, 100, 249, 250, 10_000)] == [1, 1, 2, 2, 3, 3]
+    assert page_of((0, 5, 5, 9), 5) == 3  # an empty page 2 holds no character
+
+
+def test_pdf_with_an_empty_page_keeps_the_page_count(tmp_path):
+    (tmp_path / "gap.pdf").write_bytes(make_pdf([page_text(1), "", page_text(3)]))
+    doc = load(tmp_path)[0]["gap.pdf"]
+    assert len(doc.pages) == 3
+    assert page_of(doc.pages, doc.text.index("Report page 3")) == 3
+    assert doc.title == "Heading of page 1"  # no Title in the PDF: its first line
+
+
+def test_bad_files_of_every_format_are_skipped_with_a_reason_beside_good_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(documents, "MAX_PDF_BYTES", 1024 * 1024)
+    good_pdf = make_pdf([page_text(1), page_text(2)])
+    zipped = tmp_path / "zip.txt"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("a.txt", "inside")
+    files = {
+        "good.txt": b"A readable article.",
+        "good.html": ARTICLE_HTML.encode(),
+        "good.pdf": good_pdf,
+        "restricted.pdf": encrypt(good_pdf, ""),  # opens without a password: readable
+        "nul.txt": b"text\x00with a NUL byte",
+        "latin1.md": "caf\xe9".encode("latin-1"),
+        "empty.pdf": b"",
+        "truncated.pdf": good_pdf[: len(good_pdf) // 2],
+        "locked.pdf": encrypt(good_pdf, "secret"),
+        "scanned.pdf": make_pdf(["", ""]),
+        "fake.pdf": b"<html>not a pdf</html>",
+        "pdf.txt": good_pdf,
+        "png.html": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        "menu.html": b"<html><body><nav><a href='/'>Home</a></nav><footer>(c) 2020</footer></body></html>",
+        "plain.html": b"Just text, no markup at all, in a file called .html",
+        "big.txt": b"word " * (documents.MAX_BYTES // 5 + 1),
+        "big.pdf": good_pdf + b"%" * 1024 * 1024,
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    docs, skipped = load(tmp_path)
+    assert sorted(docs) == ["good.html", "good.pdf", "good.txt", "restricted.pdf"]
+    reasons = {path: s.reason for path, s in skipped.items()}
+    assert reasons == {
+        "nul.txt": "binary file (contains NUL bytes)",
+        "latin1.md": "not UTF-8 text (bad byte at offset 3)",
+        "empty.pdf": "empty file",
+        "truncated.pdf": reasons["truncated.pdf"],
+        "locked.pdf": "encrypted PDF (needs a password)",
+        "scanned.pdf": "no extractable text in the PDF (scanned pages need OCR)",
+        "fake.pdf": "not a PDF (does not start with %PDF-)",
+        "pdf.txt": "binary file (PDF, not text)",
+        "zip.txt": "binary file (ZIP or Office document, not text)",
+        "png.html": "binary file (PNG image, not text)",
+        "menu.html": "no main text found in the HTML",
+        "plain.html": "not HTML (does not start with a tag)",
+        "big.txt": "larger than 5 MiB",
+        "big.pdf": "larger than 1 MiB",
+    }
+    assert reasons["truncated.pdf"].startswith("corrupt PDF (")
+    assert all("\n" not in r and len(r) < 200 for r in reasons.values())
+    assert all(s.sha256 for s in skipped.values())
+
+
+def test_new_suffixes_are_candidates_and_reading_writes_nothing(tmp_path):
+    (tmp_path / "a.HTML").write_text(ARTICLE_HTML, encoding="utf-8")
+    (tmp_path / "b.htm").write_text(ARTICLE_HTML, encoding="utf-8")
+    (tmp_path / "c.Pdf").write_bytes(make_pdf([page_text(1)]))
+    (tmp_path / "d.docx").write_bytes(b"PK\x03\x04")
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    assert [p.name for p in candidate_files(tmp_path)] == ["a.HTML", "b.htm", "c.Pdf"]
+    docs, skipped = load(tmp_path)
+    assert sorted(docs) == ["a.HTML", "b.htm", "c.Pdf"] and not skipped
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+    assert document_ids(["a.html", "a.pdf", "b.htm"]) == {"a.html": "a-html", "a.pdf": "a-pdf", "b.htm": "b"}
+
+
+def test_html_in_a_declared_legacy_charset_is_decoded(tmp_path):
+    page = '<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head><body><article><p>'
+    page += "The caf\xe9 on the station serves cr\xe8me br\xfbl\xe9e to the crew every Sunday." * 2
+    (tmp_path / "l.html").write_bytes((page + "</p></article></body></html>").encode("latin-1"))
+    doc = load(tmp_path)[0]["l.html"]
+    assert doc.title == "Café" and "crème brûlée" in doc.text
