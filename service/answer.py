@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .documents import page_of
 from .retrieval import Hit
 from .text import stems
 
@@ -74,6 +75,7 @@ class Citation:
     passage: str
     start: int
     end: int
+    page: int | None  # the page the passage starts on, for paged documents (PDF)
     score: float
 
 
@@ -105,6 +107,7 @@ def citations_for(hits: list[Hit]) -> list[Citation]:
             passage=h.passage.text,
             start=h.passage.start,
             end=h.passage.end,
+            page=page_of(h.document.pages, h.passage.start),
             score=round(h.score, 4),
         )
         for i, h in enumerate(hits, start=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import sys
 import time
 from collections.abc import Callable
@@ -97,7 +98,13 @@ def chunk_document(
         max_tokens=min(settings.max_tokens, budget),
         target_tokens=min(settings.target_tokens, budget),
     )
-    spans = chunk(doc.text, embedder.count_tokens, limits)
+    # A passage never runs over a page break, so a citation's page is the page of everything it quotes.
+    bounds = [*doc.pages, len(doc.text)] if doc.pages else [0, len(doc.text)]
+    spans = [
+        (start + a, start + b)
+        for start, end in itertools.pairwise(bounds)
+        for a, b in chunk(doc.text[start:end], embedder.count_tokens, limits)
+    ]
     return [
         Passage(first_id + i, doc.id, start, end, doc.text[start:end]) for i, (start, end) in enumerate(spans)
     ]

@@ -24,8 +24,14 @@ ERROR_CODES = {
     400: "The request is malformed or a field is invalid; `code` says which (for example `invalid_json`, "
     "`missing_question`, `question_too_long`, `invalid_top_k`, `invalid_history`, `history_too_long`, "
     "`unknown_field`, `invalid_messages`).",
+    401: "A writing endpoint without the right `Authorization: Bearer <token>` (`unauthorized`).",
+    403: "Document management is off because no `ISSQA_ADMIN_TOKEN` is set (`admin_disabled`).",
     404: "No such route, document or model (`not_found`, `document_not_found`, `model_not_found`).",
-    413: "The request body is over the size limit (`payload_too_large`).",
+    409: "A rebuild is already running (`rebuild_in_progress`), or an upload would replace a document "
+    "without `overwrite` (`conflict`).",
+    413: "The request body or a file is over the size limit (`payload_too_large`).",
+    415: "A file of a kind iss-qa does not read, or whose content is not what its name says "
+    "(`unsupported_media_type`).",
     429: "Too many requests from this client (`too_many_requests`); the `Retry-After` header says how many "
     "seconds to wait.",
     500: "An unexpected error (`internal_error`); the message never includes internals.",
@@ -116,6 +122,10 @@ def _schemas(config: Any) -> dict[str, Any]:
         "passage": {"type": "string", "description": "Exactly the document's text from `start` to `end`."},
         "start": {"type": "integer", "minimum": 0},
         "end": {"type": "integer", "minimum": 0},
+        "page": {
+            **_nullable("integer"),
+            "description": "The page the passage starts on (PDF documents), else null.",
+        },
         "score": {"type": "number", "description": "Cosine similarity between question and passage."},
     }
     summary_fields = {
@@ -227,6 +237,7 @@ def _schemas(config: Any) -> dict[str, Any]:
                 "passages",
                 "skipped",
                 "stale",
+                "job",
             ],
             "additionalProperties": False,
             "properties": {
@@ -242,7 +253,104 @@ def _schemas(config: Any) -> dict[str, Any]:
                     "additionalProperties": {"type": "object"},
                     "description": "Files that could not be indexed, by path, with the reason.",
                 },
-                "stale": {**_nullable("string"), "description": "Why the index is stale, or null."},
+                "stale": {
+                    **_nullable("string"),
+                    "description": "Why the index is behind the documents (it still answers), or null.",
+                },
+                "job": {
+                    "oneOf": [_ref("Job"), {"type": "null"}],
+                    "description": "The latest background rebuild, running or finished, or null.",
+                },
+            },
+        },
+        "Job": {
+            "type": "object",
+            "required": ["id", "full", "state", "started_at", "finished_at", "phase", "embedded", "to_embed"],
+            "properties": {
+                "id": {"type": "string"},
+                "full": {"type": "boolean"},
+                "state": {"enum": ["running", "succeeded", "failed", "interrupted"]},
+                "started_at": {"type": "string"},
+                "finished_at": _nullable("string"),
+                "phase": {"enum": ["reading", "embedding", "writing", "done"]},
+                "embedded": {"type": "integer", "minimum": 0, "description": "Passages embedded so far."},
+                "to_embed": {"type": "integer", "minimum": 0, "description": "Passages this pass embeds."},
+                "passes": {"type": "integer", "minimum": 0},
+                "summary": {
+                    **_nullable("object"),
+                    "description": "When finished: documents added, changed, removed, unchanged and skipped.",
+                },
+                "error": _nullable("string"),
+            },
+        },
+        "JobAccepted": {
+            "type": "object",
+            "required": ["job"],
+            "properties": {"job": {"oneOf": [_ref("Job"), {"type": "null"}]}},
+        },
+        "RebuildRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "full": {"type": "boolean", "description": "Re-embed everything (default false)."}
+            },
+        },
+        "Upload": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {
+                    "type": "array",
+                    "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                    "description": "One or more .txt, .md, .html or .pdf files.",
+                },
+                "title": {"type": "string"},
+                "published": {"type": "string", "description": "YYYY-MM-DD"},
+                "source": {"type": "string"},
+                "url": {"type": "string"},
+                "overwrite": {"type": "string", "enum": ["true", "false"]},
+            },
+        },
+        "UploadResult": {
+            "type": "object",
+            "required": ["saved", "rejected", "job"],
+            "properties": {
+                "saved": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "path"],
+                        "properties": {"id": {"type": "string"}, "path": {"type": "string"}},
+                    },
+                },
+                "rejected": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["filename", "error"],
+                        "properties": {
+                            "filename": {"type": "string"},
+                            "error": {
+                                "type": "object",
+                                "required": ["code", "message"],
+                                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+                "job": {"oneOf": [_ref("Job"), {"type": "null"}]},
+            },
+        },
+        "DeleteResult": {
+            "type": "object",
+            "required": ["deleted", "job"],
+            "properties": {
+                "deleted": {
+                    "type": "object",
+                    "required": ["id", "path"],
+                    "properties": {"id": {"type": "string"}, "path": {"type": "string"}},
+                },
+                "job": {"oneOf": [_ref("Job"), {"type": "null"}]},
             },
         },
         "Health": {
@@ -478,7 +586,25 @@ def build_spec(config: Any) -> dict[str, Any]:
                     "operationId": "listDocuments",
                     "summary": "Every indexed document with its metadata, in path order",
                     "responses": {"200": _json(_ref("DocumentList"), "The documents."), **_errors(429, 503)},
-                }
+                },
+                "post": {
+                    "tags": ["documents"],
+                    "operationId": "uploadDocuments",
+                    "summary": "Add documents, then update the index in the background",
+                    "description": "Each file is checked on its own (name, size, type by content, that it "
+                    "parses): good files are saved even when another is refused, and `rejected` says why. "
+                    "Saving never overwrites a document unless `overwrite=true`. The index is then updated "
+                    "incrementally; follow the job at `GET /api/index`.",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"multipart/form-data": {"schema": _ref("Upload")}},
+                    },
+                    "responses": {
+                        "202": _json(_ref("UploadResult"), "Saved; the index is being updated."),
+                        **_errors(400, 401, 403, 409, 413, 415, 429),
+                    },
+                },
             },
             "/api/documents/{doc_id}": {
                 "get": {
@@ -489,7 +615,20 @@ def build_spec(config: Any) -> dict[str, Any]:
                         {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
                     ],
                     "responses": {"200": _json(_ref("Document"), "The document."), **_errors(404, 429, 503)},
-                }
+                },
+                "delete": {
+                    "tags": ["documents"],
+                    "operationId": "deleteDocument",
+                    "summary": "Remove a document's file, then update the index in the background",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "202": _json(_ref("DeleteResult"), "Removed; the index is being updated."),
+                        **_errors(400, 401, 403, 404, 429),
+                    },
+                },
             },
             "/api/index": {
                 "get": {
@@ -497,6 +636,22 @@ def build_spec(config: Any) -> dict[str, Any]:
                     "operationId": "indexStatus",
                     "summary": "What the index holds and whether it is stale",
                     "responses": {"200": _json(_ref("IndexStatus"), "The index's state."), **_errors(429)},
+                }
+            },
+            "/api/index/rebuild": {
+                "post": {
+                    "tags": ["documents"],
+                    "operationId": "rebuildIndex",
+                    "summary": "Start a background rebuild (incremental unless `full`)",
+                    "description": "Questions keep being answered from the current index while it runs, and "
+                    "the new index is served as soon as it is written. One rebuild at a time: a second "
+                    "request gets 409.",
+                    "security": [{"bearer": []}],
+                    "requestBody": {"required": False, "content": {JSON: {"schema": _ref("RebuildRequest")}}},
+                    "responses": {
+                        "202": _json(_ref("JobAccepted"), "Started; follow it at `GET /api/index`."),
+                        **_errors(400, 401, 403, 409, 429),
+                    },
                 }
             },
             "/v1/chat/completions": {
@@ -615,6 +770,13 @@ def build_spec(config: Any) -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The server's `ISSQA_ADMIN_TOKEN`; without one the writing endpoints answer 403.",
+                }
+            },
             "schemas": _schemas(config),
             "responses": {
                 f"E{status}": {

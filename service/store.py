@@ -28,12 +28,13 @@ from .errors import RebuildInProgress
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE documents (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, published TEXT, source TEXT,
-    url TEXT, sha256 TEXT NOT NULL, text TEXT NOT NULL
+    url TEXT, sha256 TEXT NOT NULL, text TEXT NOT NULL,
+    pages TEXT NOT NULL DEFAULT '[]'  -- JSON list of the offsets where each page starts (PDF)
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id),
@@ -200,8 +201,11 @@ def _drop_documents(db: sqlite3.Connection, ids: list[str]) -> None:
 
 def _insert(db: sqlite3.Connection, added: Batch) -> None:
     db.executemany(
-        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(d.id, d.path, d.title, d.published, d.source, d.url, d.sha256, d.text) for d in added.documents],
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (d.id, d.path, d.title, d.published, d.source, d.url, d.sha256, d.text, json.dumps(d.pages))
+            for d in added.documents
+        ],
     )
     db.executemany(
         'INSERT INTO passages (id, document_id, start, "end", text) VALUES (?, ?, ?, ?, ?)',
@@ -380,12 +384,15 @@ class Index:
 
     def documents(self, ids: Iterable[str] | None = None) -> dict[str, Document]:
         """Documents by id: the given ones, or all of them."""
-        sql = "SELECT id, path, title, published, source, url, text, sha256 FROM documents"
+        sql = "SELECT id, path, title, published, source, url, text, sha256, pages FROM documents"
         params: list[str] = []
         if ids is not None:
             params = sorted(set(ids))
             sql += f" WHERE id IN ({','.join('?' * len(params))})"
-        return {row[0]: Document(*row) for row in self._db().execute(sql, params)}
+        return {
+            row[0]: Document(*row[:-1], pages=tuple(json.loads(row[-1])))
+            for row in self._db().execute(sql, params)
+        }
 
     def published(self, passage_ids: list[int]) -> dict[int, str | None]:
         """The publication date of each passage's document."""

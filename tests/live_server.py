@@ -56,17 +56,20 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @contextmanager
-def running_server(documents: Path, index: Path, log: Path) -> Iterator[str]:
+def running_server(
+    documents: Path, index: Path, log: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """`issqa serve` over `documents` and `index` on a free 127.0.0.1 port; yields its base URL.
 
     The server builds the index first if it is missing or stale; the URL is yielded once `/readyz`
-    answers, and the process is stopped on exit.
+    answers, and the process is stopped on exit. `env` adds or overrides `ISSQA_*` settings.
     """
     env = {
         **os.environ,
         "ISSQA_DOCUMENTS": str(documents),
         "ISSQA_INDEX": str(index),
         "ISSQA_HOST": "127.0.0.1",
+        **(env or {}),
     }
     port = free_port()
     with log.open("w") as out:
