@@ -220,6 +220,15 @@ def status(as_json: bool, **flags: Any) -> None:
     click.echo(f"documents:        {info['documents']} indexed, {len(info['skipped'])} skipped")
     click.echo(f"passages:         {info['passages']}")
     click.echo(f"stale:            {'yes: ' + info['stale'] if info['stale'] else 'no'}")
+    job = info["job"]
+    if job:
+        progress = (
+            f", {job['phase']} {job['embedded']}/{job['to_embed']} passages"
+            if job["state"] == "running"
+            else ""
+        )
+        error = f": {job['error']}" if job["error"] else ""
+        click.echo(f"last rebuild:     {job['state']}{progress}{error} (started {job['started_at']})")
     for path, skipped in info["skipped"].items():
         click.echo(f"  skipped {path}: {skipped['reason']}")
 

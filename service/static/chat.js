@@ -77,9 +77,10 @@ function formatDuration(ms) {
   return ms < 1000 ? `${Math.max(1, Math.round(ms))} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** "15 Jul 2022 · AFP, dpa": the date and publisher of a citation or document. */
+/** "15 Jul 2022 · AFP, dpa · p. 3": the date, publisher and (PDF) page of a citation or document. */
 function metaLine(source) {
-  return [formatDate(source.published), source.source].filter(Boolean).join(" · ");
+  const page = Number.isInteger(source.page) ? `p. ${source.page}` : "";
+  return [formatDate(source.published), source.source, page].filter(Boolean).join(" · ");
 }
 
 /** The URL only if it is a plain web address: a document's `url` must never become `javascript:`. */
