@@ -24,10 +24,12 @@ SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
 WEIGHTS = {"dense": 1.0, "keyword": 0.6, "sentence": 1.0, "coverage": 0.3, "recency": 0.1}
 MODES = ("hybrid", "dense", "keyword")
 
-# Words that make a question lean on what was said before: pronouns, "there", "then", "and ...?".
+# Words that make a question lean on what was said before: personal pronouns, "there", a leading
+# "and ...?" or "what about ...?". ("this" and "that" are left out: most questions use them as
+# relative words, "the river that ...", and so do questions on a new topic.)
 _FOLLOW_UP = re.compile(
-    r"\b(he|him|his|she|her|hers|they|them|their|theirs|it|its|this|that|these|those|there|then|"
-    r"the same|the other|also|else)\b|^\s*(and|but|so|what about|how about)\b",
+    r"\b(he|him|his|she|her|hers|they|them|their|theirs|it|its|there)\b|"
+    r"^\s*(and|but|so|what about|how about)\b",
     re.I,
 )
 # Questions about the present: among passages about as relevant, the newer article should win.
@@ -38,8 +40,16 @@ _RECENCY = re.compile(
 )
 _MARKER = re.compile(r"\s*\[\d+\]|^Reported \d{4}-\d{2}-\d{2}: |(?<= )Reported \d{4}-\d{2}-\d{2}: ")
 _NAME_WORD = re.compile(r"\b[A-Z][\w’'-]*[\w]")
-FOLLOW_UP_WEIGHT = 1.0  # the earlier turn counts as much as the question itself
-STANDALONE_WEIGHT = 0.25  # a question that names its own subject is barely pulled back
+# "he" and "she" point at a person, and the person a conversation has just met is most often the
+# one the last answer named ("Who replaced Rogozin?" ... "What was his previous job?").
+_PERSON = re.compile(r"\b(he|him|his|she|her|hers)\b", re.I)
+_TERM = re.compile(r"[\w’'-]*\w")
+# Follow-ups (bench/tune_followup.py, tuned on bench/data/followups, docs/benchmarks.md): the earlier
+# turn's terms that the passages they find share widely are the conversation's topic; they are added
+# to the keyword query and, embedded, to the question's vector at CONTEXT_WEIGHT.
+TOPIC_DEPTH = 20  # the passages the earlier terms find by keyword, to tell topic from detail
+TOPIC_SHARE = 0.3  # a term is the topic when at least this share of those passages holds it
+CONTEXT_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -134,14 +144,12 @@ def search(index: Index, query_vector: np.ndarray, question: str, k: int, mode: 
     ]
 
 
-def conversation_context(question: str, history: Sequence[dict[str, str]]) -> tuple[str, str, float]:
-    """What the conversation adds to `question`: text to embed, keywords, and how much it counts.
+def earlier_terms(question: str, history: Sequence[dict[str, str]]) -> tuple[list[str], list[str]]:
+    """What a follow-up may be leaning on: the last question's words, and the last answer's new names.
 
-    A pronoun in a follow-up ("What was his previous job?") most often points at what the last
-    answer introduced, not at the last question's subject; so the last answer is embedded, and its
-    new names (capitalised words the previous question did not contain) become keywords. Without an
-    answer, the previous question stands in. Follow-ups lean fully on this context; a question with
-    no pronoun or ellipsis names its own subject, so the context counts little there.
+    First the content words of the last user question, then the capitalised words of the last answer
+    that the last question did not contain; both without the words the new question already has, in
+    the order said, without repeats.
     """
     answer = previous = ""
     for turn in reversed(history):
@@ -150,13 +158,59 @@ def conversation_context(question: str, history: Sequence[dict[str, str]]) -> tu
         elif turn["role"] == "user":
             previous = turn["content"].strip()
             break
-    if not answer and not previous:
-        return "", "", 0.0
-    asked = {w.lower() for w in _NAME_WORD.findall(previous)}
-    names = [w for w in dict.fromkeys(_NAME_WORD.findall(answer)) if w.lower() not in asked | STOPWORDS]
-    keywords = " ".join(names) if names else previous
-    follow_up = bool(_FOLLOW_UP.search(question)) or len(content_words(question)) < 2
-    return answer or previous, keywords, FOLLOW_UP_WEIGHT if follow_up else STANDALONE_WEIGHT
+    seen = set(content_words(question))
+
+    def new(words: list[str]) -> list[str]:
+        out = []
+        for word in words:
+            key = word.lower().strip("'’")
+            if key and key not in seen and key not in STOPWORDS:
+                seen.add(key)
+                out.append(word)
+        return out
+
+    asked = new(_TERM.findall(previous))
+    return asked, new(_NAME_WORD.findall(answer))
+
+
+def topic_terms(
+    index: Index, terms: Sequence[str], depth: int = TOPIC_DEPTH, share: float = TOPIC_SHARE
+) -> list[str]:
+    """The terms that most of the passages they find hold (in text or title): the topic, not detail.
+
+    "Where does the Rhine begin?": the passages about the Rhine far outnumber those about where
+    anything begins, so "Rhine" is kept and "begin" is not. A follow-up about another part of the
+    article then finds that part, not the passage of the last answer again.
+    """
+    query = keyword_query(" ".join(terms))
+    if not query:
+        return []
+    found = [n.passage_id for n in index.keyword_search(query, depth)]
+    passages = index.passages(found)
+    if not passages:
+        return []
+    titles = {d.id: d.title for d in index.documents(p.document_id for p in passages.values()).values()}
+    held = [stems(p.text) | stems(titles.get(p.document_id, "")) for p in passages.values()]
+    return [t for t in terms if sum(stems(t) <= words for words in held) >= share * len(held) and stems(t)]
+
+
+def conversation_context(
+    index: Index, question: str, history: Sequence[dict[str, str]], share: float = TOPIC_SHARE
+) -> str:
+    """The conversation's topic terms that `question` leans on, or "" when it stands on its own.
+
+    A "he" or "she" also takes every name the last answer introduced, detail or not. Only a
+    question with a follow-up cue (a personal pronoun, "there", a leading "and", or fewer
+    than two content words) takes anything from the history: a question that names its own subject
+    is left exactly as asked, so a new topic is never dragged back to the old one.
+    """
+    if not history or not (_FOLLOW_UP.search(question) or len(content_words(question)) < 2):
+        return ""
+    asked, named = earlier_terms(question, history)
+    topic = topic_terms(index, asked + named, share=share)
+    if _PERSON.search(question):
+        topic += [n for n in named if n not in topic]
+    return " ".join(topic)
 
 
 def retrieve(
@@ -166,17 +220,18 @@ def retrieve(
     k: int,
     mode: str = "hybrid",
     history: Sequence[dict[str, str]] = (),
+    weight: float = CONTEXT_WEIGHT,
+    share: float = TOPIC_SHARE,
 ) -> tuple[np.ndarray, list[Hit]]:
-    """Embed the question (blended with the conversation so far) and search.
+    """Embed the question (with the conversation's topic, for a follow-up) and search.
 
     The query vector comes back too: answer sentences are scored against it.
     """
-    context, names, weight = conversation_context(question, history)
+    context = conversation_context(index, question, history, share)
     if not context:
         vector = embedder.encode([question])[0]
         return vector, search(index, vector, question, k, mode)
     own, earlier = embedder.encode([question, context])
     vector = own + weight * earlier
     vector = (vector / np.linalg.norm(vector)).astype(np.float32)
-    keywords = f"{question} {names}" if weight >= FOLLOW_UP_WEIGHT else question
-    return vector, search(index, vector, keywords, k, mode)
+    return vector, search(index, vector, f"{question} {context}", k, mode)

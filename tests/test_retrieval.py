@@ -119,3 +119,52 @@ def test_keyword_syntax_in_a_question_is_plain_text(ask):
     for question in ['Rogozin" OR NEAR(x y', "ISS* AND -NASA", "title:Borisov ^ (", "’’’ ... ???"]:
         body = ask(question)
         assert isinstance(body["answered"], bool)
+
+
+LUNA_TURN = [
+    {"role": "user", "content": "Which probe crashed on the moon?"},
+    {
+        "role": "assistant",
+        "content": "Russia’s space program suffered a major blow this week when the unmanned Luna-25 spacecraft "
+        "crashed while trying to land on the moon’s south pole, three days before India’s Chandrayaan-3 "
+        "successfully did so. [1]",
+    },
+]
+
+
+def test_it_in_a_follow_up_means_the_earlier_subject(ask):
+    # "it" is the probe: alone, "manned" finds the crewed station's passages instead.
+    question = "Was it manned?"
+    alone = ask(question)["citations"][0]["passage"]
+    with_history = ask(question, history=LUNA_TURN)["citations"][0]["passage"]
+    assert "Luna-25" in with_history
+    assert "Luna-25" not in alone
+
+
+def test_a_question_that_names_its_own_subject_ignores_the_history(ask):
+    # No pronoun, no ellipsis: the earlier turn about Borisov changes nothing, citations included.
+    question = "What did the West do after the invasion of Ukraine?"
+    alone = ask(question)
+    with_history = ask(question, history=ROGOZIN_TURN)
+    assert "sanctions" in with_history["citations"][0]["passage"]
+    assert [c["passage"] for c in with_history["citations"]] == [c["passage"] for c in alone["citations"]]
+
+
+def test_the_topic_of_the_earlier_turn_is_kept_and_its_details_dropped(news_index, embedder):
+    # A follow-up takes from the earlier turn only the words most of the passages they find share
+    # (the topic), not every word of it; a question naming its own subject takes nothing.
+    from service.retrieval import conversation_context, earlier_terms
+    from service.store import Index
+
+    index = Index(news_index["INDEX"])
+    history = [
+        {"role": "user", "content": "Did the war in Ukraine change the cooperation with Russia?"},
+        {"role": "assistant", "content": "However, the collaboration continued on the ISS. [1]"},
+    ]
+    asked, named = earlier_terms("What did they decide about it?", history)
+    assert asked == ["war", "Ukraine", "change", "cooperation", "Russia"]
+    assert "ISS" in named
+    context = conversation_context(index, "What did they decide about it?", history).split()
+    assert set(context) < set(asked + named)
+    assert "Ukraine" in context and "change" not in context
+    assert conversation_context(index, "What did NASA decide about the Soyuz flights?", history) == ""
