@@ -1,6 +1,6 @@
 """A bounded load test of the production server: `issqa serve` on 127.0.0.1, N clients, T seconds.
 
-It starts the real server (waitress) on a free local port, runs concurrent keep-alive clients that mix
+It starts the real server (`issqa serve`: gunicorn) on a free local port, runs concurrent keep-alive clients that mix
 valid questions (JSON, streamed, OpenAI-compatible) with invalid and hostile requests, then stops the
 server and prints what came back: requests, statuses, 5xx, dropped connections, latency percentiles
 and throughput. It stops by itself after `--seconds`; the rate limit is off unless `--rate-limit` says
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="How long to load the server.")
     parser.add_argument("--clients", type=int, default=16, help="Concurrent keep-alive clients.")
     parser.add_argument(
-        "--threads", type=int, default=4, help="The server's request threads (serve's default)."
+        "--threads", type=int, default=4, help="Request threads per server worker (serve's default)."
     )
     parser.add_argument("--documents", type=Path, default=ROOT / "documents")
     parser.add_argument("--index", type=Path, default=ROOT / "index")

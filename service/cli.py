@@ -59,24 +59,46 @@ def main() -> None:
 @_options
 @click.option("--host", help="Address to listen on [ISSQA_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port [ISSQA_PORT, default 8000].")
-@click.option("--threads", type=int, default=4, show_default=True, help="Request threads.")
-def serve(threads: int, **flags: Any) -> None:
-    """Build the index if it is missing or stale, then serve the API on HOST:PORT."""
-    import waitress
+@click.option(
+    "--workers", type=int, help="Worker processes [ISSQA_WORKERS, default: one per core, at most 8]."
+)
+@click.option("--threads", type=int, help="Request threads per worker [ISSQA_THREADS, default 4].")
+@click.option(
+    "--torch-threads",
+    type=int,
+    help="Torch threads per worker [ISSQA_TORCH_THREADS, default cores / workers].",
+)
+@click.option("--dev", is_flag=True, help="Flask's development server, one process (debugging only).")
+def serve(
+    workers: int | None, threads: int | None, torch_threads: int | None, dev: bool, **flags: Any
+) -> None:
+    """Build the index if it is missing or stale, then serve the API on HOST:PORT.
 
+    In production (the default) gunicorn runs WORKERS processes of THREADS request threads each, every
+    one with the model and the index loaded once; see service/serving.py.
+    """
+    from . import serving
     from .observability import configure_logging
 
     configure_logging()  # one JSON line per request on stderr
+    try:
+        serve_plan = serving.plan(workers, threads, torch_threads)
+    except ValueError as exc:
+        _fail(str(exc))
     app = _app(**flags)
-    engine = get_engine(app)
-    reason = engine.staleness()
-    if reason:
-        click.echo(f"Building the index: {reason}.", err=True)
-        _print_report(engine.build(show_progress=True))
-    engine.index()  # load the model and index now, not on the first question
+    config = {key: app.config[key] for key in ("DOCUMENTS", "INDEX", "MODEL")}
     host, port = app.config["HOST"], int(app.config["PORT"])
-    click.echo(f"Serving iss-qa on http://{host}:{port} (Ctrl+C to stop)", err=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="iss-qa")
+    serving.build_if_stale(config)
+    if dev:
+        click.echo(f"Serving iss-qa on http://{host}:{port} with Flask's development server", err=True)
+        serving.serve_dev(config, host, port)
+        return
+    click.echo(
+        f"Serving iss-qa on http://{host}:{port}: {serve_plan.workers} workers x {serve_plan.threads} "
+        f"threads, {serve_plan.torch_threads} torch threads each, {serve_plan.cores} cores (Ctrl+C to stop)",
+        err=True,
+    )
+    serving.serve_production(config, host, port, serve_plan)
 
 
 @main.command("index")
@@ -131,12 +153,7 @@ def add(files: tuple[Path, ...], overwrite: bool, no_index: bool, **flags: Any) 
 def _print_report(report: BuildReport) -> None:
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
-    kind = "Rebuilt from scratch" if report.full else "Updated the index"
-    click.echo(
-        f"{kind}: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
-        f"{report.unchanged} unchanged, {len(report.skipped)} skipped documents; "
-        f"{report.passages} passages ({report.embedded} embedded) in {report.seconds:.1f} s."
-    )
+    click.echo(report.summary())
 
 
 @main.command()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Recent question embeddings kept per process (a vector is 1.5 KiB): a repeated question, a chat's
+# follow-up re-embedding the previous turn, and the readiness probe skip the model. ISSQA_EMBED_CACHE=0
+# turns it off. Measured by bench/perf.py (docs/benchmarks.md, section 10).
+CACHE_SIZE = int(os.environ.get("ISSQA_EMBED_CACHE", "1024"))
 _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
 
@@ -49,11 +54,14 @@ def resolve_model(name: str) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, with thread-safe encoding."""
 
-    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64, cache_size: int = CACHE_SIZE) -> None:
         from sentence_transformers import SentenceTransformer
 
         self.name = name
         self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._model = SentenceTransformer(resolve_model(name), device="cpu")
         self.dimensions = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length) - 2
@@ -61,9 +69,33 @@ class SentenceTransformerEmbedder:
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Embed `texts` as normalised float32 rows."""
+        """Embed `texts` as normalised float32 rows; recent texts come from the cache when it is on."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
+        if self.cache_size <= 0 or len(texts) > 8:  # passages in bulk are not questions: no cache
+            return self._encode(texts, show_progress)
+        result = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        missing: list[int] = []
+        with self._cache_lock:
+            for i, text in enumerate(texts):
+                cached = self._cache.get(text)
+                if cached is None:
+                    missing.append(i)
+                else:
+                    self._cache.move_to_end(text)
+                    result[i] = cached
+        if missing:
+            fresh = self._encode([texts[i] for i in missing], show_progress)
+            with self._cache_lock:
+                for i, vector in zip(missing, fresh, strict=True):
+                    result[i] = vector
+                    self._cache[texts[i]] = vector.copy()
+                    self._cache.move_to_end(texts[i])
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return result
+
+    def _encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         with self._lock:  # torch already uses every core; parallel calls only contend
             vectors = self._model.encode(
                 texts,

@@ -51,13 +51,6 @@ class ConfigError(IssqaError):
     code = "config_error"
 
 
-class RebuildInProgress(IssqaError):
-    """Another rebuild of the same index is running; only one may run at a time."""
-
-    status = 409
-    code = "rebuild_in_progress"
-
-
 class Unauthorized(IssqaError):
     """A writing endpoint was called without the right bearer token."""
 
@@ -78,6 +71,12 @@ class Conflict(IssqaError):
 
     status = 409
     code = "conflict"
+
+
+class RebuildInProgress(Conflict):
+    """Another rebuild of the same index is running; only one may run at a time."""
+
+    code = "rebuild_in_progress"
 
 
 class PayloadTooLarge(IssqaError):

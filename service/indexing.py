@@ -61,6 +61,15 @@ class BuildReport:
     def documents(self) -> int:
         return len(self.manifest.documents)
 
+    def summary(self) -> str:
+        """One line for people: what changed, what the index holds, how long it took."""
+        kind = "Rebuilt from scratch" if self.full else "Updated the index"
+        return (
+            f"{kind}: {len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
+            f"{self.unchanged} unchanged, {len(self.skipped)} skipped documents; "
+            f"{self.passages} passages ({self.embedded} embedded) in {self.seconds:.1f} s."
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "full": self.full,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -75,7 +76,20 @@ class Metrics:
         self.rebuilds = Counter(
             "issqa_index_rebuilds", "Index builds run by this process.", registry=self.registry
         )
-        self.registry.register(_IndexCollector(engine))
+        self.index_collector = _IndexCollector(engine)
+        self.registry.register(self.index_collector)
+
+    def exposition_registry(self) -> CollectorRegistry:
+        """What a scrape reports: this registry, or under several gunicorn workers (prometheus_client's
+        multiprocess mode, `PROMETHEUS_MULTIPROC_DIR` set by `issqa serve`) every worker's figures summed."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return self.registry
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(self.index_collector)
+        return registry
 
 
 class _IndexCollector(Collector):
@@ -168,7 +182,7 @@ def readyz() -> Any:
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
     """Every metric of this app in the Prometheus text format."""
-    return Response(generate_latest(metrics().registry), content_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics().exposition_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 # ------------------------------------------------------------------ hooks and logging

@@ -30,6 +30,15 @@ MANIFEST = "manifest.json"
 LOCK = ".lock"
 FORMAT_VERSION = 3
 
+# Vector index by size: exact inner product up to EXACT_LIMIT vectors (a flat scan costs about 0.2 ms per
+# thousand vectors per question on one core), an inverted-file index (IVF) above it, whose search
+# scans only `nprobe` of its `nlist` clusters. Chosen by bench/scale.py (docs/benchmarks.md, section 10):
+# recall@10 against exact search >= 0.95 at one million passages.
+EXACT_LIMIT = 20_000
+IVF_NPROBE = int(os.environ.get("ISSQA_NPROBE", "32"))
+IVF_TRAIN_PER_LIST = 40  # training vectors per cluster (FAISS warns below 39)
+IVF_TRAIN_ITERATIONS = 10  # k-means rounds (FAISS defaults to 25; recall barely moves, time does)
+
 _SCHEMA = """
 CREATE TABLE documents (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, published TEXT, source TEXT,
@@ -141,29 +150,18 @@ def write_index(
     db = sqlite3.connect(tmp_db)
     try:
         with db:
+            removed: list[int] = []
             if base is None:
                 db.executescript(_SCHEMA)
             else:
-                _drop_documents(db, sorted(drop))
+                removed = _drop_documents(db, sorted(drop))
             _insert(db, added)
             kept = [row[0] for row in db.execute("SELECT id FROM passages ORDER BY id")]
     finally:
         db.close()
     _fsync(tmp_db)
 
-    new_ids = {p.id for p in added.passages}
-    old_ids = [i for i in kept if i not in new_ids]
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dimensions))
-    if old_ids and base is not None:
-        old = faiss.read_index(str(folder / base.files["vectors"]))
-        index.add_with_ids(
-            np.vstack([old.reconstruct(i) for i in old_ids]), np.array(old_ids, dtype=np.int64)
-        )
-    if added.passages and added.vectors is not None:
-        index.add_with_ids(
-            np.ascontiguousarray(added.vectors, dtype=np.float32),
-            np.array([p.id for p in added.passages], dtype=np.int64),
-        )
+    index = _vectors_for(folder, base, kept, removed, added, manifest.dimensions)
     tmp_vectors = folder / (files["vectors"] + ".tmp")
     faiss.write_index(index, str(tmp_vectors))
     _fsync(tmp_vectors)
@@ -187,16 +185,45 @@ def write_index(
     return manifest
 
 
-def _drop_documents(db: sqlite3.Connection, ids: list[str]) -> None:
-    """Delete documents with their passages, sentences and keyword entries."""
+def _drop_documents(db: sqlite3.Connection, ids: list[str]) -> list[int]:
+    """Delete documents with their passages, sentences and keyword entries; returns the passage ids."""
+    removed: list[int] = []
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         marks = ",".join("?" * len(chunk))
         passages = f"SELECT id FROM passages WHERE document_id IN ({marks})"
+        removed += [row[0] for row in db.execute(passages, chunk)]
         db.execute(f"DELETE FROM sentences WHERE passage_id IN ({passages})", chunk)
         db.execute(f"DELETE FROM passages_fts WHERE rowid IN ({passages})", chunk)
         db.execute(f"DELETE FROM passages WHERE document_id IN ({marks})", chunk)
         db.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
+    return removed
+
+
+def _vectors_for(
+    folder: Path, base: Manifest | None, kept: list[int], removed: list[int], added: Batch, dims: int
+) -> faiss.Index:
+    """The vector index of the new build: the previous one less `removed`, plus the added passages.
+
+    The previous index is reused in place when it is still the right kind for the new size (exact, or
+    an already trained IVF); otherwise a new one is made and filled with the kept vectors. A growing
+    IVF keeps the clusters it was trained with until `issqa index --full` trains it afresh.
+    """
+    new_ids = np.array([p.id for p in added.passages], dtype=np.int64)
+    old = faiss.read_index(str(folder / base.files["vectors"])) if base is not None else None
+    exact = len(kept) <= EXACT_LIMIT
+    if old is not None and isinstance(old, faiss.IndexIDMap2) == exact:
+        index = old
+        if removed:
+            index.remove_ids(np.array(removed, dtype=np.int64))
+    else:
+        index = new_vector_index(len(kept), dims)
+        old_ids = np.array(sorted(set(kept) - set(new_ids.tolist())), dtype=np.int64)
+        if old is not None and len(old_ids):
+            add_vectors(index, old.reconstruct_batch(old_ids), old_ids)
+    if len(new_ids) and added.vectors is not None:
+        add_vectors(index, added.vectors, new_ids)
+    return index
 
 
 def _insert(db: sqlite3.Connection, added: Batch) -> None:
@@ -224,6 +251,69 @@ def _insert(db: sqlite3.Connection, added: Batch) -> None:
             for s in sents
         ],
     )
+
+
+def ivf_lists(count: int) -> int:
+    """Clusters of an IVF index over `count` vectors: about 2·√count (2,000 at a million)."""
+    return max(1, round(2 * count**0.5))
+
+
+def new_vector_index(count: int, dims: int) -> faiss.Index:
+    """An empty inner-product index suited to `count` vectors of `dims` dimensions.
+
+    Exact (`IndexIDMap2(IndexFlatIP)`) up to EXACT_LIMIT vectors; above it an `IndexIVFFlat` with
+    `ivf_lists(count)` clusters, which `add_vectors` trains. Both take passage ids as they are and
+    `reconstruct(id)` returns a stored vector (the IVF keeps a hash table from id to its place), and
+    both can be memory-mapped by `read_vector_index`.
+    """
+    if count <= EXACT_LIMIT:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dims))
+    quantizer = faiss.IndexFlatIP(dims)
+    index = faiss.IndexIVFFlat(quantizer, dims, ivf_lists(count), faiss.METRIC_INNER_PRODUCT)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    index.cp.niter = IVF_TRAIN_ITERATIONS
+    index.nprobe = IVF_NPROBE
+    return index
+
+
+def add_vectors(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray) -> None:
+    """Add `vectors` with their `ids`, training the index first if it needs it (IVF: on a sample)."""
+    if not len(ids):
+        return
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # bulk work: every core (searches use one, see Index)
+    try:
+        if not index.is_trained:
+            ivf = faiss.extract_index_ivf(index)
+            sample = min(len(vectors), IVF_TRAIN_PER_LIST * ivf.nlist)
+            rows = np.random.default_rng(0).choice(len(vectors), sample, replace=False)
+            index.train(vectors[np.sort(rows)])
+        index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def read_vector_index(path: Path) -> faiss.Index:
+    """Read a vector file memory-mapped and read-only, so that processes serving it share one copy.
+
+    FAISS maps an IVF's inverted lists (`IO_FLAG_MMAP`) and a flat index's vectors
+    (`IO_FLAG_MMAP_IFC`, FAISS >= 1.10) straight from the file; the operating system's page cache
+    then holds them once for every worker, and only the pages a search touches are read. The two
+    flags do not combine (with both, an IVF is read into memory), so the file's first four bytes,
+    FAISS's type code, choose: "Iw…" is an IVF. Anything else FAISS cannot map is read as before.
+    """
+    with open(path, "rb") as handle:
+        ivf_file = handle.read(2) == b"Iw"
+    mmap = faiss.IO_FLAG_MMAP if ivf_file else getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
+    try:
+        index = faiss.read_index(str(path), mmap | faiss.IO_FLAG_READ_ONLY)
+    except RuntimeError:
+        index = faiss.read_index(str(path))
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.nprobe = IVF_NPROBE
+    return index
 
 
 def _fsync(path: Path) -> None:
@@ -313,7 +403,11 @@ class Index:
         self.folder = folder
         self.manifest = manifest
         try:
-            self._faiss = faiss.read_index(str(folder / manifest.files["vectors"]))
+            self._faiss = read_vector_index(folder / manifest.files["vectors"])
+            # Questions are searched one at a time: FAISS's OpenMP threads only add synchronisation
+            # there (12 ms against 0.06 ms per search measured beside torch's threads; docs/benchmarks.md
+            # section 10). Builds raise it again for their bulk work (add_vectors).
+            faiss.omp_set_num_threads(1)
         except RuntimeError as exc:
             raise IndexMissing(f"cannot read the vectors in {folder}: {exc}") from None
         db_path = folder / manifest.files["passages"]
