@@ -17,7 +17,7 @@ import numpy as np
 from .documents import Document
 from .embedding import Embedder
 from .store import Index, Passage, Sentence
-from .text import STOPWORDS, content_words, keyword_query, stems
+from .text import KEYWORD_BUDGET, STOPWORDS, content_words, keyword_query, stems
 
 CANDIDATES = 50  # from each of the dense and the keyword search
 SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
@@ -76,7 +76,10 @@ class Candidates:
 def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int = CANDIDATES) -> Candidates:
     """Gather dense and keyword candidates and compute their signals."""
     dense = {n.passage_id: n.score for n in index.search(query_vector, depth)}
-    query = keyword_query(question)
+    # A corpus too small to reach the keyword budget never needs the words' passage counts.
+    large = index.size * len(content_words(question)) > KEYWORD_BUDGET
+    frequencies = index.word_frequencies if large else None
+    query = keyword_query(question, frequencies)
     keyword = {n.passage_id: n.score for n in index.keyword_search(query, depth)} if query else {}
     ids = list(dense) + [pid for pid in keyword if pid not in dense]
     if not ids:

@@ -25,6 +25,7 @@ import numpy as np
 
 from .documents import Document
 from .errors import RebuildInProgress
+from .text import fts_term
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -425,6 +426,8 @@ class Index:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self._db_uri, uri=True, check_same_thread=False)
+            # Per-term passage counts of the keyword index; a temporary table, so read-only is fine.
+            db.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, 'passages_fts', 'row')")
             self._local.db = db
         return db
 
@@ -444,6 +447,15 @@ class Index:
             (query, k),
         )
         return [Neighbour(int(pid), float(score)) for pid, score in rows]
+
+    def word_frequencies(self, words: list[str]) -> dict[str, int]:
+        """How many passages hold each word (as the keyword index stems it); 0 for words it lacks."""
+        terms = {word: fts_term(word) for word in words}
+        unique = sorted(set(terms.values()))  # "flight" and "flights" are one term
+        marks = ",".join("?" * len(unique))
+        rows = self._db().execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", unique)
+        found = dict(rows.fetchall())
+        return {word: int(found.get(term, 0)) for word, term in terms.items()}
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """The stored vectors of the given passages, in order."""

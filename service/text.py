@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 import Stemmer
 
 WORDS = re.compile(r"[\w'’]+")
+# Passages a keyword query may make BM25 score: bounds its cost on large corpora (docs/benchmarks.md,
+# section 10); a corpus of a few thousand passages never reaches it.
+KEYWORD_BUDGET = 50_000
 STOPWORDS = frozenset(
     """a an the and or but if of to in on at by for with from as is are was were be been being
     do does did has have had it its this that these those there their they them he him his she her
@@ -41,11 +45,38 @@ def stems(text: str) -> frozenset[str]:
     return frozenset(_stem(w) for w in content_words(text))
 
 
-def keyword_query(text: str) -> str | None:
+def keyword_query(
+    text: str,
+    frequencies: Callable[[list[str]], dict[str, int]] | None = None,
+    budget: int = KEYWORD_BUDGET,
+) -> str | None:
     """An SQLite FTS5 query matching any content word of `text`, or None when it has none.
 
-    Each word is quoted, so nothing in a question can be read as FTS5 syntax.
+    Each word is quoted, so nothing in a question can be read as FTS5 syntax. BM25 scores every
+    passage that holds any word, so on a large corpus common words cost far more than they tell:
+    given the words' passage counts (`frequencies`), the rarest are kept while their passages add
+    up to at most `budget` (always at least the rarest one). Corpora too small to reach the budget
+    never look the counts up and get every word.
     """
     words = sorted(w.replace('"', "") for w in content_words(text))
     words = [w for w in words if w]
+    if frequencies is not None and words:
+        counts = frequencies(words)
+        if sum(counts.values()) > budget:
+            kept: list[str] = []
+            total = 0
+            for word in sorted(words, key=lambda w: (counts[w], w)):
+                if kept and total + counts[word] > budget:
+                    break
+                kept.append(word)
+                total += counts[word]
+            words = sorted(kept)
     return " OR ".join(f'"{w}"' for w in words) or None
+
+
+_PORTER = Stemmer.Stemmer("porter")
+
+
+def fts_term(word: str) -> str:
+    """`word` as SQLite FTS5's `porter unicode61` tokenizer indexes it (the original Porter stemmer)."""
+    return _PORTER.stemWord(word.lower())
