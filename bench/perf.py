@@ -123,7 +123,7 @@ def build_speed(app, documents: Path, rounds: int) -> tuple[float, float, int]:
             embedder._model.encode(inputs, batch_size=embedder.batch_size, normalize_embeddings=True)
             raw.append(time.perf_counter() - t)
             t = time.perf_counter()
-            build_index(documents, Path(tmp) / "index", embedder)
+            build_index(documents, Path(tmp) / "index", embedder, full=True)
             full.append(time.perf_counter() - t)
     return len(inputs) / min(raw), len(inputs) / min(full), len(inputs)
 
