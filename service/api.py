@@ -223,14 +223,9 @@ def upload_documents() -> Any:
     for upload in files:
         original = upload.filename or ""
         try:
-            name = uploads.safe_name(original)
-            if name in saved:
-                raise BadRequest(f"{name!r} appears twice in this upload.", code="duplicate_file")
-            data = upload.read()
-            if meta:
-                data = uploads.with_metadata(name, data, meta)
-            uploads.check_content(name, data)
-            uploads.save(folder, name, data, overwrite=overwrite)
+            if uploads.safe_name(original) in saved:
+                raise BadRequest(f"{original!r} appears twice in this upload.", code="duplicate_file")
+            name = uploads.add(folder, original, upload.read(), meta, overwrite=overwrite).name
         except IssqaError as exc:
             first_error = first_error or exc
             rejected.append({"filename": original, "error": exc.to_dict()["error"]})

@@ -132,13 +132,11 @@ def add(files: tuple[Path, ...], overwrite: bool, no_index: bool, **flags: Any) 
     refused = 0
     for file in files:
         try:
-            name = uploads.safe_name(file.name)
             try:
                 data = file.read_bytes()
             except OSError as exc:
                 raise BadRequest(f"cannot read the file ({exc.strerror})") from None
-            uploads.check_content(name, data)
-            uploads.save(folder, name, data, overwrite=overwrite)
+            name = uploads.add(folder, file.name, data, overwrite=overwrite).name
         except IssqaError as exc:
             refused += 1
             click.echo(f"issqa: {file}: {exc.message}", err=True)

@@ -19,7 +19,7 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,6 +86,14 @@ class Skipped:
 
     path: str
     reason: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A file a previous build indexed with this content and id: reused as it is, never parsed again."""
+
+    path: str
     sha256: str
 
 
@@ -394,10 +402,14 @@ def _first_line_title(body: str) -> str | None:
     return None
 
 
-def load_documents(folder: Path) -> Iterator[Document | Skipped]:
+def load_documents(
+    folder: Path, known: Mapping[str, tuple[str, str]] | None = None
+) -> Iterator[Document | Skipped | Unchanged]:
     """Read every candidate file under `folder`, yielding a `Document` or a `Skipped` for each.
 
-    Reading never writes: the documents folder is the user's, and iss-qa only looks at it.
+    `known` maps paths to the (id, sha256) a previous build indexed them under: such a file, still
+    the same, is yielded as `Unchanged` without being parsed. Reading never writes: the documents
+    folder is the user's, and iss-qa only looks at it.
     """
     files = candidate_files(folder)
     rel_paths = [f.relative_to(folder).as_posix() for f in files]
@@ -408,10 +420,14 @@ def load_documents(folder: Path) -> Iterator[Document | Skipped]:
         except OSError as exc:
             yield Skipped(rel, f"cannot read file ({exc.strerror})", "")
             continue
+        sha = file_hash(raw)
+        if known and known.get(rel) == (ids[rel], sha):
+            yield Unchanged(rel, sha)
+            continue
         try:
             yield parse(raw, rel, ids[rel])
         except UnreadableDocument as exc:
-            yield Skipped(rel, str(exc), file_hash(raw))
+            yield Skipped(rel, str(exc), sha)
 
 
 def fingerprint(folder: Path) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -36,7 +37,10 @@ class Embedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
     def encode_spans(
-        self, texts: list[str], spans: list[list[tuple[int, int]]], show_progress: bool = False
+        self,
+        texts: list[str],
+        spans: list[list[tuple[int, int]]],
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
     def count_tokens(self, text: str) -> int: ...
@@ -107,7 +111,10 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_spans(
-        self, texts: list[str], spans: list[list[tuple[int, int]]], show_progress: bool = False
+        self,
+        texts: list[str],
+        spans: list[list[tuple[int, int]]],
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Embed `texts`, and also each character span of each text, from the same forward pass.
 
@@ -120,12 +127,7 @@ class SentenceTransformerEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         span_vectors: list[np.ndarray] = [np.zeros((0, self.dimensions), np.float32)] * len(texts)
-        batches = range(0, len(order), self.batch_size)
-        if show_progress:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc="Embedding", unit="batch")
-        for b in batches:
+        for b in range(0, len(order), self.batch_size):
             ids = order[b : b + self.batch_size]
             batch = [texts[i] for i in ids]
             features = self._tokenizer(
@@ -142,6 +144,8 @@ class SentenceTransformerEmbedder:
                 span_vectors[i] = self._pool_spans(
                     tokens[row], offsets[row], mask[row], spans[i], pooled[row]
                 )
+            if progress:
+                progress(len(ids))  # texts done in this batch
         return vectors, span_vectors
 
     def _pool_spans(

@@ -13,19 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .chunking import ChunkSettings, chunk, sentences
-from .documents import (
-    Document,
-    Skipped,
-    UnreadableDocument,
-    candidate_files,
-    document_ids,
-    file_hash,
-    fingerprint,
-    parse,
-)
+from .documents import Document, Skipped, Unchanged, fingerprint, load_documents
 from .embedding import Embedder
 from .store import (
     Batch,
@@ -51,7 +40,6 @@ class BuildReport:
     removed: list[str]
     unchanged: int
     skipped: list[Skipped]
-    passages: int  # in the index now
     embedded: int  # passages embedded by this build
     seconds: float
     full: bool
@@ -60,6 +48,11 @@ class BuildReport:
     @property
     def documents(self) -> int:
         return len(self.manifest.documents)
+
+    @property
+    def passages(self) -> int:
+        """Passages in the index now."""
+        return self.manifest.passages
 
     def summary(self) -> str:
         """One line for people: what changed, what the index holds, how long it took."""
@@ -179,26 +172,16 @@ def _build(
         except IndexMissing:
             base = None
 
-    files = candidate_files(documents_dir)
-    paths = [f.relative_to(documents_dir).as_posix() for f in files]
-    ids = document_ids(paths)
     docs: list[Document] = []
     skipped: list[Skipped] = []
     unchanged: dict[str, str] = {}
-    for file, rel in zip(files, paths, strict=True):
-        try:
-            raw = file.read_bytes()
-        except OSError as exc:
-            skipped.append(Skipped(rel, f"cannot read file ({exc.strerror})", ""))
-            continue
-        sha = file_hash(raw)
-        if known.get(rel) == (ids[rel], sha):
-            unchanged[rel] = sha
-            continue
-        try:
-            docs.append(parse(raw, rel, ids[rel]))
-        except UnreadableDocument as exc:
-            skipped.append(Skipped(rel, str(exc), sha))
+    for item in load_documents(documents_dir, known):
+        if isinstance(item, Unchanged):
+            unchanged[item.path] = item.sha256
+        elif isinstance(item, Document):
+            docs.append(item)
+        else:
+            skipped.append(item)
 
     drop = {doc_id for path, (doc_id, _) in known.items() if path not in unchanged}
     added = embed_documents(docs, embedder, settings, first_id, show_progress, progress)
@@ -221,15 +204,11 @@ def _build(
         removed=sorted(set(known) - set(manifest.documents)),
         unchanged=len(unchanged),
         skipped=skipped,
-        passages=manifest.passages,
         embedded=len(added.passages),
         seconds=time.perf_counter() - started,
         full=base is None,
         manifest=manifest,
     )
-
-
-EMBED_SLICE = 64  # passages per progress step; inputs are sorted by length first, so slices batch as well as one big encode
 
 
 def embed_documents(
@@ -254,30 +233,28 @@ def embed_documents(
             spans.append(sentences(p.text))
         passages.extend(doc_passages)
 
-    vectors = np.zeros((len(passages), embedder.dimensions), dtype=np.float32)
-    sentence_vectors: list[np.ndarray] = [np.zeros((0, embedder.dimensions), np.float32)] * len(passages)
-    # Longest first across the whole build, so each slice pads little, as one big encode would.
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]), reverse=True)
     bar = None
     if show_progress and passages:
         from tqdm import tqdm
 
         bar = tqdm(total=len(passages), desc="Embedding", unit="passage", file=sys.stderr)
+    done = 0
+
+    def step(count: int) -> None:
+        nonlocal done
+        done += count
+        if bar is not None:
+            bar.update(count)
+        if progress:
+            progress(done, len(passages))
+
     if progress:
         progress(0, len(passages))
-    for s in range(0, len(order), EMBED_SLICE):
-        ids = order[s : s + EMBED_SLICE]
-        got, got_spans = embedder.encode_spans(
-            [inputs[i] for i in ids],
-            [[(a + shifts[i], b + shifts[i]) for a, b in spans[i]] for i in ids],
-        )
-        for row, i in enumerate(ids):
-            vectors[i] = got[row]
-            sentence_vectors[i] = got_spans[row]
-        if bar is not None:
-            bar.update(len(ids))
-        if progress:
-            progress(s + len(ids), len(passages))
+    vectors, sentence_vectors = embedder.encode_spans(
+        inputs,
+        [[(a + shift, b + shift) for a, b in sp] for sp, shift in zip(spans, shifts, strict=True)],
+        progress=step,
+    )
     if bar is not None:
         bar.close()
     passage_sentences = [

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 import uuid
@@ -21,7 +20,7 @@ from typing import Any
 
 from .engine import Engine
 from .errors import IssqaError
-from .store import BuildLock
+from .store import BuildLock, write_json
 
 JOB_FILE = "job.json"
 MAX_PASSES = 3  # documents changed during a build get picked up by another pass, up to this many
@@ -80,12 +79,7 @@ def _alive(pid: int) -> bool:
 
 
 def _write(index_dir: Path, job: Job) -> None:
-    """Replace job.json atomically, so a reader never sees half a file."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".job-", dir=index_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(asdict(job), out)
-    os.replace(tmp, index_dir / JOB_FILE)
+    write_json(index_dir / JOB_FILE, asdict(job))
 
 
 def start_rebuild(engine: Engine, full: bool = False) -> Job:

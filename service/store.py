@@ -172,13 +172,7 @@ def write_index(
     manifest.files = files
     manifest.passages = len(kept)
     previous = read_manifest(folder)
-    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(asdict(manifest), out, indent=2, ensure_ascii=False)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp_name, folder / MANIFEST)
-    _fsync_dir(folder)
+    write_json(folder / MANIFEST, asdict(manifest))
     # The previous build stays on disk: a server that loaded it keeps answering from it until it
     # notices the new manifest. Anything older, or left by an interrupted build, goes.
     keep = set(files.values()) | (set(previous.files.values()) if previous else set())
@@ -322,7 +316,18 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_dir(folder: Path) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Replace `path` with `data` as JSON atomically and durably: readers see the old or the new file."""
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2, ensure_ascii=False)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp_name, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
     """Make a rename in `folder` durable: the directory entry itself must reach the disk."""
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -336,7 +341,7 @@ def remove_unreferenced(folder: Path, keep: set[str]) -> None:
     for path in folder.iterdir():
         if path.name == MANIFEST or path.name in keep:
             continue
-        if path.name.startswith(("vectors-", "passages-", ".manifest-")):
+        if path.name.startswith(("vectors-", "passages-", ".tmp-")):
             path.unlink(missing_ok=True)
 
 
@@ -374,10 +379,6 @@ class BuildLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
 
     def __enter__(self) -> BuildLock:
         return self.acquire()

@@ -29,6 +29,7 @@ from .documents import (
     read_front_matter,
 )
 from .errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType
+from .store import fsync_dir
 
 MAX_NAME_BYTES = 200  # under the 255 bytes file systems allow, with room for an editor's backup suffix
 TEMP_PREFIX = ".issqa-upload-"  # hidden, so the indexer never reads a file still being written
@@ -145,7 +146,7 @@ def save(folder: Path, name: str, data: bytes, *, overwrite: bool = False) -> Pa
     finally:
         with suppress(FileNotFoundError):
             os.unlink(temp)
-    _fsync_folder(root)
+    fsync_dir(root)
     return target
 
 
@@ -172,7 +173,7 @@ def remove(folder: Path, relative_path: str) -> None:
         target.unlink()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise NotFound(f"No document at {relative_path!r}.") from None
-    _fsync_folder(target.parent)
+    fsync_dir(target.parent)
 
 
 def add(
@@ -188,12 +189,3 @@ def add(
     data = with_metadata(name, data, meta or {})
     check_content(name, data)
     return save(folder, name, data, overwrite=overwrite)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a new, replaced or removed name in `folder` survive a crash."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

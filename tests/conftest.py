@@ -44,8 +44,10 @@ class FakeEmbedder:
         self.encoded += len(texts)
         return np.array([self._vector(t) for t in texts], dtype=np.float32).reshape(-1, self.dimensions)
 
-    def encode_spans(self, texts, spans, show_progress: bool = False):
+    def encode_spans(self, texts, spans, progress=None):
         vectors = self.encode(texts)
+        if progress and texts:
+            progress(len(texts))
         return vectors, [
             np.array([self._vector(t[a:b]) for a, b in s], dtype=np.float32).reshape(-1, self.dimensions)
             for t, s in zip(texts, spans, strict=True)
