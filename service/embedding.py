@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -55,6 +55,17 @@ def resolve_model(name: str) -> str:
     return name
 
 
+class _Request:
+    """Texts waiting for a forward pass, and what the pass gave them."""
+
+    __slots__ = ("error", "texts", "vectors")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.vectors: np.ndarray | None = None
+        self.error: Exception | None = None
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, with thread-safe encoding."""
 
@@ -70,7 +81,9 @@ class SentenceTransformerEmbedder:
         self.dimensions = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length) - 2
         self._tokenizer = self._model.tokenizer
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one forward pass at a time
+        self._queue: deque[_Request] = deque()  # questions waiting for the next forward pass
+        self._queue_lock = threading.Lock()
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Embed `texts` as normalised float32 rows; recent texts come from the cache when it is on."""
@@ -100,14 +113,54 @@ class SentenceTransformerEmbedder:
         return result
 
     def _encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        with self._lock:  # torch already uses every core; parallel calls only contend
-            vectors = self._model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=show_progress,
-            )
+        """Run the model on `texts`; questions asked at the same moment share one forward pass.
+
+        Concurrent callers queue their texts and whoever takes the model next encodes everything
+        queued (up to `batch_size` texts). A batch of four questions costs far less than four
+        single passes on a CPU, so throughput grows with concurrent clients instead of staying
+        flat (docs/benchmarks.md, section 10); a lone caller is encoded at once, as before.
+        """
+        if len(texts) > 8:  # bulk passages: one caller, already batched
+            with self._lock:  # torch already uses every core; parallel calls only contend
+                return self._forward(texts, show_progress)
+        request = _Request(texts)
+        with self._queue_lock:
+            self._queue.append(request)
+        with self._lock:
+            if request.vectors is None and request.error is None:  # no earlier caller took it along
+                self._run_queued()
+        if request.error is not None:
+            raise request.error
+        assert request.vectors is not None
+        return request.vectors
+
+    def _run_queued(self) -> None:
+        """Encode the waiting requests in one pass and hand each its rows (called holding the model)."""
+        with self._queue_lock:
+            batch: list[_Request] = [self._queue.popleft()]
+            size = len(batch[0].texts)
+            while self._queue and size + len(self._queue[0].texts) <= self.batch_size:
+                batch.append(self._queue.popleft())
+                size += len(batch[-1].texts)
+        try:
+            vectors = self._forward([text for queued in batch for text in queued.texts])
+        except Exception as exc:  # every caller in the batch sees the failure, not only this one
+            for queued in batch:
+                queued.error = exc
+            return
+        start = 0
+        for queued in batch:
+            queued.vectors = vectors[start : start + len(queued.texts)]
+            start += len(queued.texts)
+
+    def _forward(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_spans(
