@@ -40,6 +40,8 @@ test: install browser
 bench: install
 	$(BIN)/issqa eval ../shared/benchmarks/squad-v1.1-dev
 	$(BIN)/issqa eval evals/iss-news
+	$(BIN)/issqa eval evals/space-conversations
+	$(BIN)/issqa eval evals/space-conversations --no-history
 
 clean:
 	rm -rf $(VENV) index .pytest_cache

@@ -34,27 +34,37 @@ GRID = {
 }
 
 
-def hit_rate(cases: list, weights: dict[str, float], margin: float, adjacent: float | None = None):
+def hit_rate(
+    cases: list,
+    weights: dict[str, float],
+    margin: float,
+    adjacent: float | None = None,
+    typed: float | None = None,
+):
     """Share of questions whose quoted sentence(s) hold a gold answer, and mean sentences quoted.
 
     Mirrors `answer.choose_sentences`: the best sentence, a second one within `margin`, else the
-    sentence after the best one within `adjacent`.
+    sentence after the best one within `adjacent`, else that sentence within `typed` when it holds
+    the kind of thing asked for and the best one does not.
     """
     w = np.array([weights.get(name, 1.0 if name == "similarity" else 0.0) for name in SIGNALS])
     hits, quoted = 0, 0
-    for signals, holds, where in cases:
+    for signals, holds, where, kind in cases:
         scores = signals @ w
         order = np.argsort(-scores)
         chosen = [order[0]]
+        n, start = where[order[0]]
+        after = [i for i in range(len(where)) if where[i][0] == n and where[i][1] > start]
+        nxt = min(after, key=lambda i: where[i][1]) if after else None
         if len(order) > 1 and scores[order[1]] >= scores[order[0]] - margin:
             chosen.append(order[1])
-        elif adjacent is not None:
-            n, start = where[order[0]]
-            after = [i for i in range(len(where)) if where[i][0] == n and where[i][1] > start]
-            if after:
-                nxt = min(after, key=lambda i: where[i][1])
-                if scores[nxt] >= scores[order[0]] - adjacent:
-                    chosen.append(nxt)
+        elif adjacent is not None and nxt is not None and scores[nxt] >= scores[order[0]] - adjacent:
+            chosen.append(nxt)
+        elif typed is not None and kind is not None and nxt is not None:
+            column = SIGNALS.index(kind)
+            fits = not signals[order[0], column] and signals[nxt, column]
+            if fits and scores[nxt] >= scores[order[0]] - typed:
+                chosen.append(nxt)
         hits += bool(holds[chosen].any())
         quoted += len(chosen)
     return hits / len(cases), quoted / len(cases)
@@ -84,16 +94,20 @@ def main() -> None:
             signals = np.array([[s[name] for name in SIGNALS] for _, s in scored])
             holds = np.array([any(a.lower() in t.lower() for a in q["answers"]) for t in texts])
             where = [(quote.n, quote.start) for quote, _ in scored]
-            cases.append((signals, holds, where))
+            cases.append((signals, holds, where, answer.answer_type(q["question"])))
 
-    margin, adjacent = answer.SECOND_SENTENCE_MARGIN, answer.ADJACENT_MARGIN
-    current, quoted = hit_rate(cases, answer.WEIGHTS, margin, adjacent)
+    margin, adjacent, typed = (
+        answer.SECOND_SENTENCE_MARGIN,
+        answer.ADJACENT_MARGIN,
+        answer.TYPED_ADJACENT_MARGIN,
+    )
+    current, quoted = hit_rate(cases, answer.WEIGHTS, margin, adjacent, typed)
     print(f"questions with gold passage first: {len(cases)}")
     print(f"current weights {answer.WEIGHTS}: hit rate {current:.3f}, sentences {quoted:.2f}")
     best = (0.0, 0.0, {})
     for values in itertools.product(*GRID.values()):
         weights = {**answer.WEIGHTS, **dict(zip(GRID, values, strict=True))}
-        rate, quoted = hit_rate(cases, weights, margin, adjacent)
+        rate, quoted = hit_rate(cases, weights, margin, adjacent, typed)
         if rate > best[0]:
             best = (rate, quoted, weights)
     print(f"best weights {best[2]}: hit rate {best[0]:.3f}, sentences {best[1]:.2f}")
@@ -103,6 +117,11 @@ def main() -> None:
             print(
                 f"  second-sentence margin {m:.2f}, adjacent {a}: hit rate {rate:.3f}, sentences {quoted:.2f}"
             )
+    for t in (None, 0.1, 0.2, 0.3, 0.4, 0.6):
+        rate, quoted = hit_rate(cases, best[2], margin, adjacent, t)
+        print(
+            f"  margin {margin}, adjacent {adjacent}, typed adjacent {t}: hit rate {rate:.3f}, sentences {quoted:.2f}"
+        )
 
 
 if __name__ == "__main__":

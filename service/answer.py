@@ -39,6 +39,10 @@ SECOND_SENTENCE_MARGIN = 0.04  # a second sentence is quoted when it scores this
 # The sentence after the best one often finishes its thought ("... dismissed Rogozin. The new head
 # will be Yuri Borisov."); it is quoted too when it scores this close to the best.
 ADJACENT_MARGIN = 0.15
+# When the best sentence lacks the kind of thing asked for (no new name for "who", no date for
+# "when") and the sentence after it has one, that sentence is quoted too when it scores within this
+# margin: the best one gives the context, the next the answer.
+TYPED_ADJACENT_MARGIN = 0.3
 # A different figure from an article of another date is quoted beside the best one when it is among
 # this many best sentences and scores at least this share of the best: the other article's own
 # answer to the same question. Set by hand (SQuAD has no dates to tune on); see docs/benchmarks.md.
@@ -148,8 +152,9 @@ def features(question: str, q_words: set[str], kind: str | None, sentence: str) 
         fits[kind] = float(bool(_NUMBER.search(sentence)))
     elif kind == "time":
         fits[kind] = float(bool(_DATE.search(sentence)))
-    elif kind == "person":
-        fits[kind] = float(any(m.group().lower() not in question.lower() for m in _NAME.finditer(sentence)))
+    elif kind == "person":  # a name none of whose words the question already says
+        asked = set(re.findall(r"[\w’'-]+", question.lower()))
+        fits[kind] = float(any(asked.isdisjoint(m.group().lower().split()) for m in _NAME.finditer(sentence)))
     elif kind == "place":
         fits[kind] = float(
             any(m.group().lower() not in question.lower() for m in _PLACE_OR_NAME.finditer(sentence))
@@ -190,21 +195,25 @@ def choose_sentences(
     For a question about a figure, when an article of another date gives a different figure almost as
     relevant, both are quoted, the newer first: news changes, and the reader should see how.
     """
-    scored = [quote for quote, _ in score_sentences(question, question_vector, hits, already_said)]
-    if not scored:
+    ranked = score_sentences(question, question_vector, hits, already_said)
+    if not ranked:
         return []
+    scored = [quote for quote, _ in ranked]
     best = scored[0]
-    if answer_type(question) == "number":
+    kind = answer_type(question)
+    if kind == "number":
         rival = _other_dated_figure(best, scored, hits)
         if rival is not None:
             return sorted([best, rival], key=lambda q: hits[q.n - 1].document.published or "", reverse=True)
     chosen = [best]
+    following = [(q, signals) for q, signals in ranked if q.n == best.n and q.start > best.start]
+    nxt, nxt_signals = min(following, key=lambda item: item[0].start, default=(None, {}))
     if len(scored) > 1 and scored[1].score >= best.score - SECOND_SENTENCE_MARGIN:
         chosen.append(scored[1])
-    else:
-        following = [q for q in scored if q.n == best.n and q.start > best.start]
-        nxt = min(following, key=lambda q: q.start, default=None)
-        if nxt is not None and nxt.score >= best.score - ADJACENT_MARGIN:
+    elif nxt is not None:
+        completes = kind is not None and nxt_signals[kind] and not ranked[0][1][kind]
+        margin = TYPED_ADJACENT_MARGIN if completes else ADJACENT_MARGIN
+        if nxt.score >= best.score - margin:
             chosen.append(nxt)
     # Quote sentences of one passage in reading order, the best passage first.
     return sorted(chosen, key=lambda q: (q.n != best.n, q.n, q.start))

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from service.answer import NOT_FOUND, answer_type, compose
+from service.answer import NOT_FOUND, answer_type, compose, features
 from service.documents import Document
 from service.retrieval import Hit
 from service.store import Passage, Sentence
@@ -67,6 +67,33 @@ def test_answer_type_from_the_question_word():
     assert answer_type("How many flights are planned?") == "number"
     assert answer_type("Where did they land?") == "place"
     assert answer_type("Why was it added?") is None
+
+
+def test_a_name_the_question_already_says_is_not_a_new_person():
+    question = "Who replaced Rogozin?"
+    asked = features(question, set(), "person", "The then boss Dmitri Rogozin had threatened to leave.")
+    new = features(question, set(), "person", "The new head will be Vice Prime Minister Yuri Borisov.")
+    assert asked["person"] == 0.0 and new["person"] == 1.0
+
+
+def test_the_next_sentence_is_quoted_when_it_holds_what_the_best_one_lacks():
+    text = (
+        "The agency announced the dismissal of its chief. The new head will be Deputy Minister Ivan Petrov."
+    )
+    # The dismissal sentence is closer in meaning, but only the next one names a person.
+    vectors = [unit(1, 0.2, 0), unit(0.85, 0, 0.53)]
+    answer = compose("Who replaced the chief?", unit(1, 0, 0), [make_hit(text, vectors, score=0.6)], 0.3)
+    assert answer.answer == (
+        "The agency announced the dismissal of its chief. [1] The new head will be Deputy Minister Ivan Petrov. [1]"
+    )
+    # The same pair for a question that asks for no person: the far next sentence stays out.
+    answer = compose("Why was the chief dismissed?", unit(1, 0, 0), [make_hit(text, vectors, score=0.6)], 0.3)
+    assert answer.answer == "The agency announced the dismissal of its chief. [1]"
+
+
+def test_who_replaced_a_person_names_the_successor(ask):
+    body = ask("Who replaced Rogozin?")
+    assert body["answered"] and "Yuri Borisov" in body["answer"]
 
 
 def test_real_answers_are_verbatim_quotes_whose_markers_resolve(ask):

@@ -362,18 +362,16 @@ def test_follow_up_sends_the_conversation_as_history(page: Page) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recorded miss: the answer to 'Who replaced Rogozin?' quotes the dismissal sentence, not "
-    "Borisov's, so 'his' is resolved to Rogozin (docs/benchmarks.md, section 9)",
-)
 def test_follow_up_cites_the_passage_about_the_successor(page: Page) -> None:
-    """ "What was his previous job?" after "Who replaced Rogozin?" cites Borisov's previous post."""
+    """ "What was his previous job?" after "Who replaced Rogozin?" finds and quotes Borisov's old post."""
     _ask(page, "Who replaced Rogozin?")
     body = _ask(page, "What was his previous job?")
     assert body["answered"]
-    assert "military-industrial complex" in _cited_passage(body)
-    page.locator(".msg-assistant").last.locator("button.cite").first.click()
+    assert "military-industrial complex" in body["citations"][0]["passage"]  # ranked first
+    quote = next(q for q in body["answer"].split("] ") if "military-industrial complex" in q)
+    n = quote.rsplit("[", 1)[1].rstrip("]")
+    assert n == "1"  # quoted from that passage
+    page.locator(f".msg-assistant >> nth=-1 >> .answer button.cite[data-n='{n}']").first.click()
     expect(page.locator("#source-panel .passage")).to_contain_text("military-industrial complex")
 
 
