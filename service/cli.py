@@ -207,7 +207,8 @@ def eval_cmd(
             _fail(f"{path} has no {name}")
     app = _app(**flags)
     config = {
-        key: app.config[key] for key in ("MODEL", "MIN_SCORE", "CHUNK_TARGET_TOKENS", "CHUNK_MIN_TOKENS")
+        key: app.config[key]
+        for key in ("MODEL", "BACKEND", "MIN_SCORE", "CHUNK_TARGET_TOKENS", "CHUNK_MIN_TOKENS")
     }
     if retrieval:
         config["RETRIEVAL"] = retrieval

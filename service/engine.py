@@ -16,7 +16,7 @@ from typing import Any
 
 from .answer import Answer, compose
 from .chunking import ChunkSettings
-from .embedding import DEFAULT_MODEL, Embedder, load_embedder
+from .embedding import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder, check_backend, load_embedder
 from .errors import ConfigError, IndexNotReady
 from .indexing import BuildReport, Progress, build_index, incompatibility, staleness
 from .retrieval import MODES, retrieve
@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "DOCUMENTS": "documents",
     "INDEX": "index",
     "MODEL": DEFAULT_MODEL,
+    # What encodes questions: torch, or onnx (an ONNX export of the same model run by onnxruntime).
+    "BACKEND": DEFAULT_BACKEND,
     "HOST": "127.0.0.1",
     "PORT": 8000,
     "TOP_K": 5,
@@ -52,6 +54,7 @@ class Settings:
     max_question_chars: int
     chunking: ChunkSettings
     retrieval: str = "hybrid"
+    backend: str = DEFAULT_BACKEND
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -60,6 +63,7 @@ class Settings:
 
         if get("RETRIEVAL") not in MODES:
             raise ConfigError(f"RETRIEVAL must be one of {', '.join(MODES)}, not {get('RETRIEVAL')!r}")
+        backend = check_backend(str(get("BACKEND")).strip() or DEFAULT_BACKEND)  # empty: the default
         try:
             numbers = {key: float(get(key)) for key in ("TOP_K", "MIN_SCORE", "MAX_QUESTION_CHARS")}
         except (TypeError, ValueError) as exc:
@@ -74,6 +78,7 @@ class Settings:
             min_score=float(get("MIN_SCORE")),
             max_question_chars=int(get("MAX_QUESTION_CHARS")),
             retrieval=str(get("RETRIEVAL")),
+            backend=backend,
             chunking=ChunkSettings(
                 target_tokens=int(get("CHUNK_TARGET_TOKENS")),
                 min_tokens=int(get("CHUNK_MIN_TOKENS")),
@@ -94,7 +99,7 @@ class Engine:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.settings.model)
+            self._embedder = load_embedder(self.settings.model, self.settings.backend)
         return self._embedder
 
     def staleness(self) -> str | None:

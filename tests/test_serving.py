@@ -22,7 +22,7 @@ def test_flags_beat_the_environment_which_beats_the_defaults():
     assert serving.plan(cores=8, environ=environ) == serving.ServePlan(2, 8, 3, 8)
     assert serving.plan(workers=1, cores=8, environ=environ).workers == 1
     # Fewer workers than cores: the rest go to torch.
-    assert serving.plan(workers=2, cores=8, environ={}) == serving.ServePlan(2, 4, 4, 8)
+    assert serving.plan(workers=2, cores=8, environ={}) == serving.ServePlan(2, serving.DEFAULT_THREADS, 4, 8)
 
 
 @pytest.mark.parametrize("environ", [{"ISSQA_WORKERS": "0"}, {"ISSQA_THREADS": "many"}])
