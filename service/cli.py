@@ -62,7 +62,7 @@ def main() -> None:
 @click.option(
     "--workers", type=int, help="Worker processes [ISSQA_WORKERS, default: one per core, at most 8]."
 )
-@click.option("--threads", type=int, help="Request threads per worker [ISSQA_THREADS, default 4].")
+@click.option("--threads", type=int, help="Request threads per worker [ISSQA_THREADS, default 8].")
 @click.option(
     "--torch-threads",
     type=int,

@@ -16,7 +16,7 @@ import numpy as np
 
 from .documents import Document
 from .embedding import Embedder
-from .store import Index, Passage, Sentence
+from .store import Index, Passage, Sentence, group_sentences
 from .text import KEYWORD_BUDGET, STOPWORDS, content_words, keyword_query, stems
 
 CANDIDATES = 50  # from each of the dense and the keyword search
@@ -88,24 +88,34 @@ def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int
     for pid, vector in zip(missing, index.vectors(missing), strict=True):
         dense[pid] = float(vector @ query_vector)
     best_keyword = max(keyword.values(), default=0.0) or 1.0
-    sentences = index.sentences(ids)
+    where, sentence_vectors = index.sentence_rows(ids)
+    sentences = group_sentences(ids, where, sentence_vectors)
     passages = index.passages(ids)
     q_words = stems(question)
     recency = _recency(index.published(ids)) if _RECENCY.search(question) else {}
+    best_sentence = _best_sentence_scores(where, sentence_vectors @ query_vector)
     rows = []
     for pid in ids:
-        sims = [float(s.vector @ query_vector) for s in sentences.get(pid, [])]
         words = stems(passages[pid].text) if pid in passages else set()
         rows.append(
             (
                 dense[pid],
                 keyword.get(pid, 0.0) / best_keyword,
-                max(sims, default=dense[pid]),
+                best_sentence.get(pid, dense[pid]),
                 len(q_words & words) / len(q_words) if q_words else 0.0,
                 recency.get(pid, 0.0),
             )
         )
     return Candidates(ids, np.array(rows, dtype=np.float64), sentences, passages)
+
+
+def _best_sentence_scores(where: list[tuple[int, int, int]], scores: np.ndarray) -> dict[int, float]:
+    """Each passage's best sentence score; `where` is ordered by passage, as `Index.sentence_rows` gives it."""
+    if not where:
+        return {}
+    pids = np.array([row[0] for row in where])
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
+    return dict(zip(pids[starts].tolist(), np.maximum.reduceat(scores, starts).tolist(), strict=True))
 
 
 def _recency(published: dict[int, str | None]) -> dict[int, float]:
