@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,8 +69,15 @@ class Candidates:
 
     ids: list[int]
     signals: np.ndarray  # shape (len(ids), len(SIGNALS))
-    sentences: dict[int, list[Sentence]]
     passages: dict[int, Passage]
+    sentence_where: list[tuple[int, int, int]] = field(default_factory=list)  # as Index.sentence_rows
+    sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+    def sentences(self, ids: list[int]) -> dict[int, list[Sentence]]:
+        """The sentences of some candidates (only the hits need them as objects)."""
+        wanted = set(ids)
+        rows = [i for i, row in enumerate(self.sentence_where) if row[0] in wanted]
+        return group_sentences(ids, [self.sentence_where[i] for i in rows], self.sentence_vectors[rows])
 
 
 def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int = CANDIDATES) -> Candidates:
@@ -83,13 +90,12 @@ def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int
     keyword = {n.passage_id: n.score for n in index.keyword_search(query, depth)} if query else {}
     ids = list(dense) + [pid for pid in keyword if pid not in dense]
     if not ids:
-        return Candidates([], np.zeros((0, len(SIGNALS))), {}, {})
+        return Candidates([], np.zeros((0, len(SIGNALS))), {})
     missing = [pid for pid in ids if pid not in dense]
     for pid, vector in zip(missing, index.vectors(missing), strict=True):
         dense[pid] = float(vector @ query_vector)
     best_keyword = max(keyword.values(), default=0.0) or 1.0
     where, sentence_vectors = index.sentence_rows(ids)
-    sentences = group_sentences(ids, where, sentence_vectors)
     passages = index.passages(ids)
     q_words = stems(question)
     recency = _recency(index.published(ids)) if _RECENCY.search(question) else {}
@@ -106,7 +112,7 @@ def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int
                 recency.get(pid, 0.0),
             )
         )
-    return Candidates(ids, np.array(rows, dtype=np.float64), sentences, passages)
+    return Candidates(ids, np.array(rows, dtype=np.float64), passages, where, sentence_vectors)
 
 
 def _best_sentence_scores(where: list[tuple[int, int, int]], scores: np.ndarray) -> dict[int, float]:
@@ -144,12 +150,13 @@ def search(index: Index, query_vector: np.ndarray, question: str, k: int, mode: 
     top = [found.ids[i] for i in order]
     passages = found.passages
     documents = index.documents(passages[pid].document_id for pid in top if pid in passages)
+    sentences = found.sentences(top)
     return [
         Hit(
             passage=passages[pid],
             document=documents[passages[pid].document_id],
             score=float(found.signals[i, 0]),
-            sentences=tuple(found.sentences.get(pid, [])),
+            sentences=tuple(sentences[pid]),
             rank_score=float(scores[i]),
         )
         for i, pid in zip(order, top, strict=True)
