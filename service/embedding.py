@@ -32,6 +32,8 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # follow-up re-embedding the previous turn, and the readiness probe skip the model. ISSQA_EMBED_CACHE=0
 # turns it off. Measured by bench/perf.py (docs/benchmarks.md, section 10).
 CACHE_SIZE = int(os.environ.get("ISSQA_EMBED_CACHE", "1024"))
+# A call with more texts than this is bulk passage encoding, not questions: no cache, no batching.
+QUESTIONS_AT_ONCE = 8
 _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 # What encodes questions (ISSQA_BACKEND): "onnx" runs an fp32 ONNX export of the same model with
 # onnxruntime, in about half torch's time (docs/benchmarks.md, section 10). Passages, and the sentence
@@ -114,13 +116,14 @@ class SentenceTransformerEmbedder:
         if self.backend == "onnx":
             self.onnx_path = onnx_model_path(self._model, name, onnx_cache or onnx_cache_dir())
             self._session = onnx_session(self.onnx_path)
+            self._session_inputs = [i.name for i in self._session.get_inputs()]
             self._check_onnx()
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Embed `texts` as normalised float32 rows; recent texts come from the cache when it is on."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        if self.cache_size <= 0 or len(texts) > 8:  # passages in bulk are not questions: no cache
+        if self.cache_size <= 0 or len(texts) > QUESTIONS_AT_ONCE:  # passages in bulk: no cache
             return self._encode(texts, show_progress)
         result = np.empty((len(texts), self.dimensions), dtype=np.float32)
         missing: list[int] = []
@@ -151,7 +154,7 @@ class SentenceTransformerEmbedder:
         single passes on a CPU, so throughput grows with concurrent clients instead of staying
         flat (docs/benchmarks.md, section 10); a lone caller is encoded at once, as before.
         """
-        if len(texts) > 8:  # bulk passages: one caller, already batched, always torch
+        if len(texts) > QUESTIONS_AT_ONCE:  # bulk passages: one caller, already batched, always torch
             with self._lock:  # torch already uses every core; parallel calls only contend
                 return self._torch_forward(texts, show_progress)
         request = _Request(texts)
@@ -202,7 +205,7 @@ class SentenceTransformerEmbedder:
 
     def _onnx_forward(self, texts: list[str]) -> np.ndarray:
         """What the model's own modules do (Transformer, mean Pooling, Normalize), with onnxruntime."""
-        names = [i.name for i in self._session.get_inputs()]
+        names = self._session_inputs
         out = []
         for b in range(0, len(texts), self.batch_size):
             features = self._tokenizer(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -70,8 +70,8 @@ class Candidates:
     ids: list[int]
     signals: np.ndarray  # shape (len(ids), len(SIGNALS))
     passages: dict[int, Passage]
-    sentence_where: list[tuple[int, int, int]] = field(default_factory=list)  # as Index.sentence_rows
-    sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    sentence_where: list[tuple[int, int, int]]  # (passage id, start, end), as Index.sentence_rows
+    sentence_vectors: np.ndarray  # one row per entry of sentence_where
 
     def sentences(self, ids: list[int]) -> dict[int, list[Sentence]]:
         """The sentences of some candidates (only the hits need them as objects)."""
@@ -90,7 +90,7 @@ def candidates(index: Index, query_vector: np.ndarray, question: str, depth: int
     keyword = {n.passage_id: n.score for n in index.keyword_search(query, depth)} if query else {}
     ids = list(dense) + [pid for pid in keyword if pid not in dense]
     if not ids:
-        return Candidates([], np.zeros((0, len(SIGNALS))), {})
+        return Candidates([], np.zeros((0, len(SIGNALS))), {}, [], np.zeros((0, 0), np.float32))
     missing = [pid for pid in ids if pid not in dense]
     for pid, vector in zip(missing, index.vectors(missing), strict=True):
         dense[pid] = float(vector @ query_vector)
