@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.engine import DEFAULTS, Engine, Settings
 from service.evaluation import benchmark_engine
+from service.query import read
 from service.retrieval import search
 
 THRESHOLDS = [round(x, 2) for x in np.arange(0.10, 0.61, 0.05)]
@@ -36,7 +37,7 @@ def top_scores(engine: Engine, questions: list[str]) -> np.ndarray:
     vectors = engine.embedder.encode(questions)
     return np.array(
         [
-            max(h.score for h in search(index, v, q, DEFAULTS["TOP_K"]))
+            max(h.score for h in search(index, read(q, v), DEFAULTS["TOP_K"]))
             for q, v in zip(questions, vectors, strict=True)
         ]
     )

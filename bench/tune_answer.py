@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service import answer
 from service.evaluation import benchmark_engine
-from service.retrieval import retrieve
+from service.query import analyse
+from service.retrieval import search
 
 SIGNALS = ["similarity", "overlap", "passage", "novelty", "person", "time", "number", "place"]
 GRID = {
@@ -83,10 +84,11 @@ def main() -> None:
     with benchmark_engine(args.folder) as (engine, by_path):
         index = engine.index()
         for q in questions:
-            vector, hits = retrieve(index, engine.embedder, q["question"], answer.CANDIDATE_PASSAGES)
+            query = analyse(index, engine.embedder, q["question"])
+            hits = search(index, query, answer.CANDIDATE_PASSAGES)
             if not hits or by_path[hits[0].document.path] != q["gold_pid"]:
                 continue
-            scored = answer.score_sentences(q["question"], vector, hits)
+            scored = answer.score_sentences(query, hits)
             texts = [
                 answer.citations_for(hits)[quote.n - 1].passage[quote.start : quote.end]
                 for quote, _ in scored
@@ -94,7 +96,7 @@ def main() -> None:
             signals = np.array([[s[name] for name in SIGNALS] for _, s in scored])
             holds = np.array([any(a.lower() in t.lower() for a in q["answers"]) for t in texts])
             where = [(quote.n, quote.start) for quote, _ in scored]
-            cases.append((signals, holds, where, answer.answer_type(q["question"])))
+            cases.append((signals, holds, where, query.kind))
 
     margin, adjacent, typed = (
         answer.SECOND_SENTENCE_MARGIN,

@@ -3,7 +3,7 @@
 Indexes the set's passages once (kept in --cache between runs), then asks every conversation's last
 question several ways and prints Recall@1 and MRR@10 of its gold passage by kind: without history;
 with the previous method (the last answer's vector blended in); with every earlier term; and with the
-shipped method (`retrieval.retrieve`: topic terms of the earlier turn, embedded at CONTEXT_WEIGHT and
+shipped method (`query.analyse`: topic terms of the earlier turn, embedded at CONTEXT_WEIGHT and
 added to the keyword query) over a grid of TOPIC_SHARE and CONTEXT_WEIGHT.
 
     .venv/bin/python bench/make_followups.py ../shared/benchmarks/squad-v1.1-dev bench/data/followups
@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service import retrieval
+from service import query, retrieval
 from service.engine import DEFAULTS, Engine, Settings
 from service.evaluation import read_questions, write_corpus
 from service.text import STOPWORDS, content_words
@@ -55,7 +55,7 @@ def previous_method(index, embedder, question, k, history):
     answer = previous = ""
     for turn in reversed(history):
         if turn["role"] == "assistant" and not answer and not previous:
-            answer = retrieval._MARKER.sub("", turn["content"]).strip()
+            answer = query._MARKER.sub("", turn["content"]).strip()
         elif turn["role"] == "user":
             previous = turn["content"].strip()
             break
@@ -66,18 +66,16 @@ def previous_method(index, embedder, question, k, history):
     )
     if not answer and not previous:
         vector = embedder.encode([question])[0]
-        return retrieval.search(index, vector, question, k)
-    asked = {w.lower() for w in retrieval._NAME_WORD.findall(previous)}
-    names = [
-        w for w in dict.fromkeys(retrieval._NAME_WORD.findall(answer)) if w.lower() not in asked | STOPWORDS
-    ]
+        return retrieval.search(index, query.read(question, vector), k)
+    asked = {w.lower() for w in query._NAME_WORD.findall(previous)}
+    names = [w for w in dict.fromkeys(query._NAME_WORD.findall(answer)) if w.lower() not in asked | STOPWORDS]
     follow_up = bool(cue.search(question)) or len(content_words(question)) < 2
     weight = 1.0 if follow_up else 0.25
     own, earlier = embedder.encode([question, answer or previous])
     vector = own + weight * earlier
     vector = (vector / np.linalg.norm(vector)).astype(np.float32)
     keywords = f"{question} {' '.join(names) if names else previous}" if follow_up else question
-    return retrieval.search(index, vector, keywords, k)
+    return retrieval.search(index, query.read(keywords, vector), k)
 
 
 def main() -> None:
@@ -97,6 +95,9 @@ def main() -> None:
             engine.build()
         index, embedder = engine.index(), CachedEmbedder(engine.embedder)
 
+        def ask(question: str, history, **options) -> list:
+            return retrieval.search(index, query.analyse(index, embedder, question, history, **options), 10)
+
         def measure(ask: Callable) -> dict[str, list[int | None]]:
             ranks: dict[str, list[int | None]] = {kind: [] for kind in KINDS}
             for q in questions:
@@ -106,14 +107,14 @@ def main() -> None:
             return ranks
 
         rows = [
-            ("no history", lambda q, h: retrieval.retrieve(index, embedder, q, 10)[1]),
+            ("no history", lambda q, h: ask(q, ())),
             ("previous: last answer blended in", lambda q, h: previous_method(index, embedder, q, 10, h)),
             (
                 "every earlier term (share 0)",
-                lambda q, h: retrieval.retrieve(index, embedder, q, 10, history=h, share=0.0)[1],
+                lambda q, h: ask(q, h, share=0.0),
             ),
         ]
-        grid = [(retrieval.TOPIC_SHARE, retrieval.CONTEXT_WEIGHT)]
+        grid = [(query.TOPIC_SHARE, query.CONTEXT_WEIGHT)]
         if not args.no_grid:
             grid += [(s, w) for s in SHARES for w in WEIGHTS if (s, w) != grid[0]]
         for share, weight in grid:
@@ -121,9 +122,7 @@ def main() -> None:
             rows.append(
                 (
                     f"topic share {share}, weight {weight}" + (" (shipped)" if shipped else ""),
-                    lambda q, h, s=share, w=weight: retrieval.retrieve(
-                        index, embedder, q, 10, history=h, weight=w, share=s
-                    )[1],
+                    lambda q, h, s=share, w=weight: ask(q, h, weight=w, share=s),
                 )
             )
 

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service import retrieval
 from service.evaluation import benchmark_engine
+from service.query import read
 
 GRID = {
     "keyword": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8],
@@ -68,7 +69,7 @@ def main() -> None:
         index = engine.index()
         vectors = engine.embedder.encode([q["question"] for q in questions])
         for q, vector in zip(questions, vectors, strict=True):
-            found = retrieval.candidates(index, vector, q["question"])
+            found = retrieval.candidates(index, read(q["question"], vector))
             passages = index.passages(found.ids)
             docs_by_id = index.documents(p.document_id for p in passages.values())
             gold = np.array(

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from .documents import page_of
+from .query import Query
 from .retrieval import Hit
 from .text import stems
 
@@ -128,22 +127,9 @@ class Quote:
     score: float
 
 
-def answer_type(question: str) -> str | None:
-    """What kind of thing the question asks for, from its wh-word: person, time, number, place."""
-    q = question.lower()
-    if re.search(r"\bhow (many|much|far|high|long|big|large|old|often|fast)\b", q):
-        return "number"
-    if re.search(r"\b(when|what year|which year|what date|what day|what month)\b", q):
-        return "time"
-    if re.search(r"\b(who|whom|whose)\b", q):
-        return "person"
-    if re.search(r"\bwhere\b", q):
-        return "place"
-    return None
-
-
-def features(question: str, q_words: set[str], kind: str | None, sentence: str) -> dict[str, float]:
+def features(query: Query, sentence: str) -> dict[str, float]:
     """The lexical signals of one candidate sentence (the embedding ones are added by the caller)."""
+    q_words, kind = query.stems, query.kind
     s_words = stems(sentence)
     overlap = len(q_words & s_words) / len(q_words) if q_words else 0.0
     novelty = len(s_words - q_words) / len(s_words) if s_words else 0.0
@@ -153,33 +139,29 @@ def features(question: str, q_words: set[str], kind: str | None, sentence: str) 
     elif kind == "time":
         fits[kind] = float(bool(_DATE.search(sentence)))
     elif kind == "person":  # a name none of whose words the question already says
-        asked = set(re.findall(r"[\w’'-]+", question.lower()))
+        asked = query.tokens
         fits[kind] = float(any(asked.isdisjoint(m.group().lower().split()) for m in _NAME.finditer(sentence)))
     elif kind == "place":
-        fits[kind] = float(
-            any(m.group().lower() not in question.lower() for m in _PLACE_OR_NAME.finditer(sentence))
-        )
+        lowered = query.lowered
+        fits[kind] = float(any(m.group().lower() not in lowered for m in _PLACE_OR_NAME.finditer(sentence)))
     return {"overlap": overlap, "novelty": novelty, **fits}
 
 
-def score_sentences(
-    question: str, question_vector: np.ndarray, hits: list[Hit], already_said: str = ""
-) -> list[tuple[Quote, dict]]:
+def score_sentences(query: Query, hits: list[Hit]) -> list[tuple[Quote, dict]]:
     """Every sentence of the best passages with its signals and weighted score, best first.
 
-    Sentences the previous answer already quoted (`already_said`) are left out: a follow-up wants
-    something new.
+    Sentences the previous answer already quoted (`query.already_said`) are left out: a follow-up
+    wants something new.
     """
-    q_words = stems(question)
-    kind = answer_type(question)
+    already_said = query.already_said
     scored = []
     for n, hit in enumerate(hits[:CANDIDATE_PASSAGES], start=1):
         for sentence in hit.sentences:
             text = hit.passage.text[sentence.start : sentence.end]
             if already_said and text in already_said:
                 continue
-            signals = features(question, q_words, kind, text)
-            signals["similarity"] = float(sentence.vector @ question_vector)
+            signals = features(query, text)
+            signals["similarity"] = float(sentence.vector @ query.vector)
             signals["passage"] = hit.score
             score = sum(WEIGHTS[name] * value for name, value in signals.items())
             scored.append((Quote(n, sentence.start, sentence.end, score), signals))
@@ -187,20 +169,18 @@ def score_sentences(
     return scored
 
 
-def choose_sentences(
-    question: str, question_vector: np.ndarray, hits: list[Hit], already_said: str = ""
-) -> list[Quote]:
+def choose_sentences(query: Query, hits: list[Hit]) -> list[Quote]:
     """The sentence(s) of the best passages that answer the question, in the order to quote them.
 
     For a question about a figure, when an article of another date gives a different figure almost as
     relevant, both are quoted, the newer first: news changes, and the reader should see how.
     """
-    ranked = score_sentences(question, question_vector, hits, already_said)
+    ranked = score_sentences(query, hits)
     if not ranked:
         return []
     scored = [quote for quote, _ in ranked]
     best = scored[0]
-    kind = answer_type(question)
+    kind = query.kind
     if kind == "number":
         rival = _other_dated_figure(best, scored, hits)
         if rival is not None:
@@ -239,20 +219,14 @@ def _other_dated_figure(best: Quote, scored: list[Quote], hits: list[Hit]) -> Qu
     return None
 
 
-def compose(
-    question: str,
-    question_vector: np.ndarray,
-    hits: list[Hit],
-    min_score: float,
-    took_ms: float = 0.0,
-    already_said: str = "",
-) -> Answer:
-    """Answer `question` from `hits`, or say the documents do not, citing the hits either way."""
+def compose(query: Query, hits: list[Hit], min_score: float, took_ms: float = 0.0) -> Answer:
+    """Answer the query from `hits`, or say the documents do not, citing the hits either way."""
+    question = query.text
     citations = citations_for(hits)
     # The rule calibrated in docs/benchmarks.md: the best cosine among the passages found.
     if not hits or max(h.score for h in hits) < min_score:
         return Answer(question, NOT_FOUND, False, took_ms, citations)
-    quotes = choose_sentences(question, question_vector, hits, already_said)
+    quotes = choose_sentences(query, hits)
     if not quotes:
         return Answer(question, NOT_FOUND, False, took_ms, citations)
     dates = {citations[q.n - 1].published for q in quotes}

@@ -19,7 +19,8 @@ from .chunking import ChunkSettings
 from .embedding import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder, check_backend, load_embedder
 from .errors import ConfigError, IndexNotReady
 from .indexing import BuildReport, Progress, build_index, incompatibility, staleness
-from .retrieval import MODES, retrieve
+from .query import analyse
+from .retrieval import MODES, search
 from .store import MANIFEST, BuildLock, Index, IndexMissing
 
 DEFAULTS: dict[str, Any] = {
@@ -166,8 +167,8 @@ class Engine:
         started = time.perf_counter()
         index = self.index()
         k = top_k or self.settings.top_k
-        vector, hits = retrieve(index, self.embedder, question, k, self.settings.retrieval, history)
-        said = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
-        answer = compose(question, vector, hits, self.settings.min_score, already_said=said)
+        query = analyse(index, self.embedder, question, history)
+        hits = search(index, query, k, self.settings.retrieval)
+        answer = compose(query, hits, self.settings.min_score)
         took_ms = round((time.perf_counter() - started) * 1000, 1)
         return Answer(answer.question, answer.answer, answer.answered, took_ms, answer.citations)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import Stemmer
@@ -42,7 +42,12 @@ def stems(text: str) -> frozenset[str]:
 
     Cached: the same passages come back question after question, and their text never changes.
     """
-    return frozenset(_stem(w) for w in content_words(text))
+    return stem_words(content_words(text))
+
+
+def stem_words(words: Iterable[str]) -> frozenset[str]:
+    """Snowball stems of words already split and lowercased (`content_words`)."""
+    return frozenset(_stem(w) for w in words)
 
 
 def keyword_query(
@@ -50,7 +55,16 @@ def keyword_query(
     frequencies: Callable[[list[str]], dict[str, int]] | None = None,
     budget: int = KEYWORD_BUDGET,
 ) -> str | None:
-    """An SQLite FTS5 query matching any content word of `text`, or None when it has none.
+    """An SQLite FTS5 query matching any content word of `text`, or None when it has none."""
+    return terms_query(content_words(text), frequencies, budget)
+
+
+def terms_query(
+    terms: Iterable[str],
+    frequencies: Callable[[list[str]], dict[str, int]] | None = None,
+    budget: int = KEYWORD_BUDGET,
+) -> str | None:
+    """An SQLite FTS5 query matching any of `terms` (content words), or None when there are none.
 
     Each word is quoted, so nothing in a question can be read as FTS5 syntax. BM25 scores every
     passage that holds any word, so on a large corpus common words cost far more than they tell:
@@ -58,7 +72,7 @@ def keyword_query(
     up to at most `budget` (always at least the rarest one). Corpora too small to reach the budget
     never look the counts up and get every word.
     """
-    words = sorted(w.replace('"', "") for w in content_words(text))
+    words = sorted(w.replace('"', "") for w in terms)
     words = [w for w in words if w]
     if frequencies is not None and words:
         counts = frequencies(words)

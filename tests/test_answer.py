@@ -6,8 +6,9 @@ import re
 
 import numpy as np
 
-from service.answer import NOT_FOUND, answer_type, compose, features
+from service.answer import NOT_FOUND, compose, features
 from service.documents import Document
+from service.query import answer_type, read
 from service.retrieval import Hit
 from service.store import Passage, Sentence
 
@@ -43,21 +44,21 @@ def split_answer(answer: str) -> list[tuple[str | None, str, int]]:
 def test_the_sentence_that_answers_is_chosen_not_the_first():
     text = "The mission was announced. The launch is planned for September. Crews were named."
     hit = make_hit(text, [unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)], score=0.6)
-    answer = compose("When is the launch planned?", unit(0.1, 1, 0), [hit], min_score=0.3)
+    answer = compose(read("When is the launch planned?", unit(0.1, 1, 0)), [hit], min_score=0.3)
     assert answer.answered
     assert answer.answer == "The launch is planned for September. [1]"
 
 
 def test_below_the_threshold_the_documents_do_not_say_and_citations_remain():
     hit = make_hit("Something unrelated.", [unit(1, 0)], score=0.12)
-    answer = compose("What is the capital of Peru?", unit(0, 1), [hit], min_score=0.3)
+    answer = compose(read("What is the capital of Peru?", unit(0, 1)), [hit], min_score=0.3)
     assert not answer.answered
     assert answer.answer == NOT_FOUND
     assert [c.n for c in answer.citations] == [1]
 
 
 def test_no_hits_means_not_answered():
-    answer = compose("Anything?", unit(1, 0), [], min_score=0.3)
+    answer = compose(read("Anything?", unit(1, 0)), [], min_score=0.3)
     assert not answer.answered and answer.citations == []
 
 
@@ -70,9 +71,9 @@ def test_answer_type_from_the_question_word():
 
 
 def test_a_name_the_question_already_says_is_not_a_new_person():
-    question = "Who replaced Rogozin?"
-    asked = features(question, set(), "person", "The then boss Dmitri Rogozin had threatened to leave.")
-    new = features(question, set(), "person", "The new head will be Vice Prime Minister Yuri Borisov.")
+    query = read("Who replaced Rogozin?", unit(1, 0))
+    asked = features(query, "The then boss Dmitri Rogozin had threatened to leave.")
+    new = features(query, "The new head will be Vice Prime Minister Yuri Borisov.")
     assert asked["person"] == 0.0 and new["person"] == 1.0
 
 
@@ -82,12 +83,16 @@ def test_the_next_sentence_is_quoted_when_it_holds_what_the_best_one_lacks():
     )
     # The dismissal sentence is closer in meaning, but only the next one names a person.
     vectors = [unit(1, 0.2, 0), unit(0.85, 0, 0.53)]
-    answer = compose("Who replaced the chief?", unit(1, 0, 0), [make_hit(text, vectors, score=0.6)], 0.3)
+    answer = compose(
+        read("Who replaced the chief?", unit(1, 0, 0)), [make_hit(text, vectors, score=0.6)], 0.3
+    )
     assert answer.answer == (
         "The agency announced the dismissal of its chief. [1] The new head will be Deputy Minister Ivan Petrov. [1]"
     )
     # The same pair for a question that asks for no person: the far next sentence stays out.
-    answer = compose("Why was the chief dismissed?", unit(1, 0, 0), [make_hit(text, vectors, score=0.6)], 0.3)
+    answer = compose(
+        read("Why was the chief dismissed?", unit(1, 0, 0)), [make_hit(text, vectors, score=0.6)], 0.3
+    )
     assert answer.answer == "The agency announced the dismissal of its chief. [1]"
 
 

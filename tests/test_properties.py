@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from service.answer import NOT_FOUND, compose
 from service.chunking import ChunkSettings, chunk, sentences
 from service.documents import Document
+from service.query import read
 from service.retrieval import Hit
 from service.store import Passage, Sentence
 
@@ -144,7 +145,7 @@ def _quotes_verbatim(answer: str, candidates: list[tuple[int, str, str | None]])
 def test_every_marker_resolves_and_every_quote_is_verbatim(
     question: str, vector: np.ndarray, found: list[Hit], min_score: float
 ) -> None:
-    answer = compose(question, vector, found, min_score)
+    answer = compose(read(question, vector), found, min_score)
     assert [c.n for c in answer.citations] == list(range(1, len(found) + 1))
     for citation, hit in zip(answer.citations, found, strict=True):
         assert citation.passage == hit.passage.text  # the citation is exactly its passage

@@ -153,7 +153,7 @@ def test_a_question_that_names_its_own_subject_ignores_the_history(ask):
 def test_the_topic_of_the_earlier_turn_is_kept_and_its_details_dropped(news_index, embedder):
     # A follow-up takes from the earlier turn only the words most of the passages they find share
     # (the topic), not every word of it; a question naming its own subject takes nothing.
-    from service.retrieval import conversation_context, earlier_terms
+    from service.query import conversation_context, earlier_terms
     from service.store import Index
 
     index = Index(news_index["INDEX"])

@@ -1,0 +1,214 @@
+"""Reading a question once: its words, stems, keyword query, the kind of thing it asks for, its vector,
+and what it leans on in the conversation so far.
+
+Retrieval and answer composition both need these; building them here, once per question, keeps every
+step below the engine from splitting the question again and from disagreeing about what a follow-up
+refers to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embedding import Embedder
+from .store import Index
+from .text import KEYWORD_BUDGET, STOPWORDS, content_words, stem_words, stems, terms_query
+
+# Words that make a question lean on what was said before: personal pronouns, "there", a leading
+# "and ...?" or "what about ...?". ("this" and "that" are left out: most questions use them as
+# relative words, "the river that ...", and so do questions on a new topic.)
+_FOLLOW_UP = re.compile(
+    r"\b(he|him|his|she|her|hers|they|them|their|theirs|it|its|there)\b|"
+    r"^\s*(and|but|so|what about|how about)\b",
+    re.I,
+)
+# Questions about the present: among passages about as relevant, the newer article should win.
+_RECENCY = re.compile(
+    r"\b(latest|newest|most recent|recent(ly)?|now|nowadays|current(ly)?|today|these days|so far|"
+    r"still|any ?more|at present|presently|up to date)\b",
+    re.I,
+)
+_MARKER = re.compile(r"\s*\[\d+\]|^Reported \d{4}-\d{2}-\d{2}: |(?<= )Reported \d{4}-\d{2}-\d{2}: ")
+_NAME_WORD = re.compile(r"\b[A-Z][\w’'-]*[\w]")
+# "he" and "she" point at a person, and the person a conversation has just met is most often the
+# one the last answer named ("Who replaced Rogozin?" ... "What was his previous job?").
+_PERSON = re.compile(r"\b(he|him|his|she|her|hers)\b", re.I)
+_TERM = re.compile(r"[\w’'-]*\w")
+_TOKEN = re.compile(r"[\w’'-]+")
+_NUMBER_ASKED = re.compile(r"\bhow (many|much|far|high|long|big|large|old|often|fast)\b")
+_TIME_ASKED = re.compile(r"\b(when|what year|which year|what date|what day|what month)\b")
+_PERSON_ASKED = re.compile(r"\b(who|whom|whose)\b")
+_PLACE_ASKED = re.compile(r"\bwhere\b")
+
+# Follow-ups (bench/tune_followup.py, tuned on bench/data/followups, docs/benchmarks.md): the earlier
+# turn's terms that the passages they find share widely are the conversation's topic; they are added
+# to the keyword query and, embedded, to the question's vector at CONTEXT_WEIGHT.
+TOPIC_DEPTH = 20  # the passages the earlier terms find by keyword, to tell topic from detail
+TOPIC_SHARE = 0.3  # a term is the topic when at least this share of those passages holds it
+CONTEXT_WEIGHT = 0.25
+
+History = Sequence[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as retrieval and answering read it, built once per question by `analyse` (or `read`)."""
+
+    text: str  # as asked
+    vector: np.ndarray  # unit length; for a follow-up, the conversation's topic is blended in
+    stems: frozenset[str]  # of the question's own content words
+    tokens: frozenset[str]  # its words as written, lowercased: a name none of whose words are here is new
+    kind: str | None  # what it asks for: person, time, number, place, or None
+    search_stems: frozenset[str]  # of the question and its context: what a passage should cover
+    keyword: str | None  # the keyword (FTS5) query over the question and its context
+    recent: bool  # asks about the present, so newer articles win among equals
+    context: str = ""  # the conversation's topic terms it leans on; "" when it stands on its own
+    already_said: str = ""  # the previous answer, as the user saw it
+
+    @property
+    def lowered(self) -> str:
+        return self.text.lower()
+
+
+def answer_type(question: str) -> str | None:
+    """What kind of thing the question asks for, from its wh-word: person, time, number, place."""
+    q = question.lower()
+    if _NUMBER_ASKED.search(q):
+        return "number"
+    if _TIME_ASKED.search(q):
+        return "time"
+    if _PERSON_ASKED.search(q):
+        return "person"
+    if _PLACE_ASKED.search(q):
+        return "place"
+    return None
+
+
+def read(
+    question: str,
+    vector: np.ndarray,
+    *,
+    context: str = "",
+    already_said: str = "",
+    frequencies: Callable[[list[str]], dict[str, int]] | None = None,
+    passages: int = 0,
+) -> Query:
+    """A `Query` from a question, its vector and (for a follow-up) its context: the pure part of `analyse`.
+
+    `frequencies` gives words' passage counts in a corpus of `passages`; they are looked up only when
+    the keyword query could reach its budget there (see `text.terms_query`).
+    """
+    own = content_words(question)
+    both = own | content_words(context) if context else own
+    if passages * len(both) <= KEYWORD_BUDGET:
+        frequencies = None
+    return Query(
+        text=question,
+        vector=vector,
+        stems=stem_words(own),
+        tokens=frozenset(_TOKEN.findall(question.lower())),
+        kind=answer_type(question),
+        search_stems=stem_words(both),
+        keyword=terms_query(both, frequencies),
+        recent=bool(_RECENCY.search(question) or _RECENCY.search(context)),
+        context=context,
+        already_said=already_said,
+    )
+
+
+def analyse(
+    index: Index,
+    embedder: Embedder,
+    question: str,
+    history: History = (),
+    weight: float = CONTEXT_WEIGHT,
+    share: float = TOPIC_SHARE,
+) -> Query:
+    """Read `question` in its conversation: find what it leans on, embed it, and build its `Query`."""
+    context = conversation_context(index, question, history, share)
+    if context:
+        own, earlier = embedder.encode([question, context])
+        blended = own + weight * earlier
+        vector = (blended / np.linalg.norm(blended)).astype(np.float32)
+    else:
+        vector = embedder.encode([question])[0]
+    said = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
+    return read(
+        question,
+        vector,
+        context=context,
+        already_said=said,
+        frequencies=index.word_frequencies,
+        passages=index.size,
+    )
+
+
+def earlier_terms(question: str, history: History) -> tuple[list[str], list[str]]:
+    """What a follow-up may be leaning on: the last question's words, and the last answer's new names.
+
+    First the content words of the last user question, then the capitalised words of the last answer
+    that the last question did not contain; both without the words the new question already has, in
+    the order said, without repeats.
+    """
+    answer = previous = ""
+    for turn in reversed(history):
+        if turn["role"] == "assistant" and not answer and not previous:
+            answer = _MARKER.sub("", turn["content"]).strip()
+        elif turn["role"] == "user":
+            previous = turn["content"].strip()
+            break
+    seen = set(content_words(question))
+
+    def new(words: list[str]) -> list[str]:
+        out = []
+        for word in words:
+            key = word.lower().strip("'’")
+            if key and key not in seen and key not in STOPWORDS:
+                seen.add(key)
+                out.append(word)
+        return out
+
+    asked = new(_TERM.findall(previous))
+    return asked, new(_NAME_WORD.findall(answer))
+
+
+def topic_terms(
+    index: Index, terms: Sequence[str], depth: int = TOPIC_DEPTH, share: float = TOPIC_SHARE
+) -> list[str]:
+    """The terms that most of the passages they find hold (in text or title): the topic, not detail.
+
+    "Where does the Rhine begin?": the passages about the Rhine far outnumber those about where
+    anything begins, so "Rhine" is kept and "begin" is not. A follow-up about another part of the
+    article then finds that part, not the passage of the last answer again.
+    """
+    query = terms_query(content_words(" ".join(terms)))
+    if not query:
+        return []
+    found = [n.passage_id for n in index.keyword_search(query, depth)]
+    passages = index.passages(found)
+    if not passages:
+        return []
+    titles = {d.id: d.title for d in index.documents(p.document_id for p in passages.values()).values()}
+    held = [stems(p.text) | stems(titles.get(p.document_id, "")) for p in passages.values()]
+    return [t for t in terms if sum(stems(t) <= words for words in held) >= share * len(held) and stems(t)]
+
+
+def conversation_context(index: Index, question: str, history: History, share: float = TOPIC_SHARE) -> str:
+    """The conversation's topic terms that `question` leans on, or "" when it stands on its own.
+
+    A "he" or "she" also takes every name the last answer introduced, detail or not. Only a
+    question with a follow-up cue (a personal pronoun, "there", a leading "and", or fewer
+    than two content words) takes anything from the history: a question that names its own subject
+    is left exactly as asked, so a new topic is never dragged back to the old one.
+    """
+    if not history or not (_FOLLOW_UP.search(question) or len(content_words(question)) < 2):
+        return ""
+    asked, named = earlier_terms(question, history)
+    topic = topic_terms(index, asked + named, share=share)
+    if _PERSON.search(question):
+        topic += [n for n in named if n not in topic]
+    return " ".join(topic)

@@ -1,0 +1,77 @@
+"""The question read once: what `Query` holds, and that nothing below the engine splits it again."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service import answer, retrieval, text
+from service.query import analyse, read
+
+from .test_retrieval import ROGOZIN_TURN
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_a_query_holds_the_questions_words_stems_kind_and_keyword_query():
+    query = read("Who replaced Rogozin as head of Roscosmos?", unit(1, 0))
+    assert query.kind == "person"
+    assert query.stems == text.stems("Who replaced Rogozin as head of Roscosmos?")
+    assert {"rogozin", "roscosmos", "replaced"} <= query.tokens
+    assert query.keyword == '"head" OR "replaced" OR "rogozin" OR "roscosmos"'
+    assert query.search_stems == query.stems and not query.recent and query.context == ""
+
+
+def test_a_follow_ups_context_widens_the_search_but_not_the_answer_words():
+    query = read("What was his previous job?", unit(1, 0), context="Borisov Roscosmos", already_said="X [1]")
+    assert "borisov" in query.keyword and "previous" in query.keyword
+    assert text.stems("Borisov") < query.search_stems
+    assert not text.stems("Borisov") & query.stems, "the answer is scored on the question's own words"
+    assert query.already_said == "X [1]"
+
+
+def test_questions_about_the_present_are_marked():
+    assert read("Who heads Roscosmos now?", unit(1, 0)).recent
+    assert not read("Who headed Roscosmos in 2018?", unit(1, 0)).recent
+
+
+def test_the_keyword_query_keeps_the_rarest_words_only_on_a_large_corpus():
+    counts = {"station": 40_000, "soyuz": 900, "kikina": 3, "flights": 20_000, "fly": 15_000}
+    question = "Will Kikina fly Soyuz flights to the station?"
+    small = read(question, unit(1, 0), frequencies=lambda words: {w: counts[w] for w in words}, passages=100)
+    large = read(question, unit(1, 0), frequencies=lambda words: {w: counts[w] for w in words}, passages=10**6)
+    assert small.keyword == '"flights" OR "fly" OR "kikina" OR "soyuz" OR "station"'
+    assert "station" not in (large.keyword or "") and '"kikina"' in (large.keyword or "")
+
+
+@pytest.fixture
+def spy_on_splitting(monkeypatch):
+    """Record every text that retrieval and answer composition split into words."""
+    split: list[str] = []
+    for module in (retrieval, answer):
+        original = module.stems
+
+        def recorded(value: str, original=original) -> frozenset[str]:
+            split.append(value)
+            return original(value)
+
+        monkeypatch.setattr(module, "stems", recorded)
+    return split
+
+
+def test_nothing_below_the_engine_splits_the_question_again(news_index, embedder, spy_on_splitting):
+    from service.engine import Engine, Settings
+
+    engine = Engine(Settings.from_config(news_index), embedder=embedder)
+    question = "Who was dismissed as head of Roscosmos in July 2022?"
+    query = analyse(engine.index(), embedder, question)
+    hits = retrieval.search(engine.index(), query, 5)
+    result = answer.compose(query, hits, min_score=0.0)
+    assert result.answered and spy_on_splitting, "passages and sentences are still split"
+    assert all(question not in value for value in spy_on_splitting)
+    follow_up = analyse(engine.index(), embedder, "Who replaced him?", ROGOZIN_TURN)
+    answer.compose(follow_up, retrieval.search(engine.index(), follow_up, 5), min_score=0.0)
+    assert all("Who replaced him?" not in value for value in spy_on_splitting)
