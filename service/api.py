@@ -44,7 +44,6 @@ from .store import read_manifest
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-
 def engine() -> Engine:
     eng: Engine = current_app.extensions["issqa"]
     return eng
@@ -216,7 +215,9 @@ def upload_documents() -> Any:
             name = uploads.add(folder, original, upload.read(), meta, overwrite=overwrite).name
         except IssqaError as exc:
             first_error = first_error or exc
-            rejected.append(Rejected(filename=original, error=ErrorDetail(code=exc.code, message=exc.message)))
+            rejected.append(
+                Rejected(filename=original, error=ErrorDetail(code=exc.code, message=exc.message))
+            )
             continue
         saved.append(name)
     if not saved and first_error is not None:

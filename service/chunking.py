@@ -114,7 +114,9 @@ def chunk(
         return tokens(*a) < settings.min_tokens and tokens(a[0], b[1]) <= settings.max_tokens
 
     merged = _join_while(units, short_and_fits)
-    if len(merged) > 1 and tokens(*merged[-1]) < settings.min_tokens:  # a short last unit joins the one before
+    if (
+        len(merged) > 1 and tokens(*merged[-1]) < settings.min_tokens
+    ):  # a short last unit joins the one before
         before, last = merged[-2], merged[-1]
         if tokens(before[0], last[1]) <= settings.max_tokens:
             merged[-2:] = [(before[0], last[1])]
@@ -150,14 +152,14 @@ def _pack(
         piece
         for span in _join_while(spans, fits)
         for piece in (
-            _split_words(text, span, tokens, settings.max_tokens) if tokens(*span) > settings.max_tokens else [span]
+            _split_words(text, span, tokens, settings.max_tokens)
+            if tokens(*span) > settings.max_tokens
+            else [span]
         )
     ]
 
 
-def _split_words(
-    text: str, span: tuple[int, int], tokens: SpanCounter, limit: int
-) -> list[tuple[int, int]]:
+def _split_words(text: str, span: tuple[int, int], tokens: SpanCounter, limit: int) -> list[tuple[int, int]]:
     """Split an over-long span between words into pieces of at most `limit` tokens."""
     words = [(m.start(), m.end()) for m in _WORD.finditer(text, span[0], span[1])]
     pieces: list[tuple[int, int]] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_type_hints
 
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
     create_model,
 )
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from . import answer, jobs
@@ -50,7 +51,9 @@ class ResponseModel(BaseModel):
     """A response body: every field is always sent, and nothing else."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_mode_override="serialization", json_schema_serialization_defaults_required=True
+        extra="forbid",
+        json_schema_mode_override="serialization",
+        json_schema_serialization_defaults_required=True,
     )
 
 
@@ -84,6 +87,9 @@ class Limits:
 # ------------------------------------------------------------------ requests
 
 TopK = Annotated[int, Field(ge=TOP_K_RANGE[0], le=TOP_K_RANGE[1])]
+Question = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1)
+]  # the length is checked stripped
 
 
 class Turn(RequestModel):
@@ -96,7 +102,7 @@ class Turn(RequestModel):
 class AskRequest(RequestModel):
     """`POST /api/ask`. Validate with `ask_request(limits)`, which adds the server's limits."""
 
-    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    question: Question
     top_k: TopK | None = None
     history: list[Turn] = []
 
@@ -124,10 +130,12 @@ def ask_request(limits: Limits) -> type[AskRequest]:
     return create_model(
         "AskRequest",
         __base__=AskRequest,
-        __doc__="`POST /api/ask`: a question, optionally with how many passages to cite and the conversation so far.",
+        __doc__="`POST /api/ask`: a question, how many passages to cite and the conversation so far.",
         question=(
-            Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.question_chars)],
-            Field(description="The question; surrounding whitespace is removed before the length is checked."),
+            Annotated[Question, Field(max_length=limits.question_chars)],
+            Field(
+                description="The question; surrounding whitespace is removed before the length is checked."
+            ),
         ),
         top_k=(TopK | None, Field(None, description=f"How many passages to cite (default {limits.top_k}).")),
         history=(
@@ -147,7 +155,11 @@ def ask_request(limits: Limits) -> type[AskRequest]:
 
 
 class RebuildRequest(RequestModel):
-    """`POST /api/index/rebuild` (the body is optional)."""
+    """`POST /api/index/rebuild` (the body is optional).
+
+    Questions keep being answered from the current index while it runs, and the new index is served as
+    soon as it is written. One rebuild at a time: a second request gets 409.
+    """
 
     full: bool = Field(False, description="Re-embed everything (default false).")
 
@@ -163,10 +175,15 @@ class UploadForm(RequestModel):
 
 
 class Upload(UploadForm):
-    """`POST /api/documents`, multipart: the files and the optional form fields."""
+    """`POST /api/documents`, multipart: the files and the optional form fields.
 
-    file: list[Annotated[str, Field(json_schema_extra={"contentMediaType": "application/octet-stream"})]] = Field(
-        description="One or more .txt, .md, .html or .pdf files."
+    Each file is checked on its own (name, size, type by content, that it parses): good files are saved
+    even when another is refused, and `rejected` says why. Saving never overwrites a document unless
+    `overwrite=true`. The index is then updated incrementally; follow the job at `GET /api/index`.
+    """
+
+    file: list[Annotated[str, Field(json_schema_extra={"contentMediaType": "application/octet-stream"})]] = (
+        Field(description="One or more .txt, .md, .html or .pdf files.")
     )
 
 
@@ -210,7 +227,23 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(RequestModel):
-    """`POST /v1/chat/completions`. Other OpenAI parameters are accepted and ignored."""
+    """OpenAI-compatible chat completion: the last message (which must be the user's) is the question.
+
+    Earlier `user` and `assistant` messages are the history (the most recent ones within the history
+    limits; `system` and `developer` messages are accepted and ignored). Any `model` name is accepted
+    and echoed; the one model is `iss-qa`. Other parameters (`temperature`, `max_tokens`, ...) are
+    accepted and ignored: answers are quoted from the documents, never generated.
+
+    The message content is the answer followed by its numbered sources (a blank line, `Sources:` and
+    one `- [n] ...` line per source). The same sources, with passages and offsets, are in the extra
+    field `issqa` (`IssqaExtra`: the answer's state and citations).
+
+    With `"stream": true` the response is `text/event-stream` of `chat.completion.chunk` objects as
+    `data:` lines: the first carries `delta.role` and the `issqa` field, then word-sized
+    `delta.content` pieces, then one with `finish_reason: "stop"`, then (with
+    `stream_options.include_usage`) a usage chunk with no choices, and last `data: [DONE]`. `usage`
+    counts words and punctuation, not model tokens: no language model runs.
+    """
 
     model_config = ConfigDict(extra="ignore")
     model: Annotated[str, StringConstraints(min_length=1)] = Field(MODEL_ID, examples=[MODEL_ID])
@@ -265,12 +298,20 @@ def _answer_view(name: str, doc: str, *exclude: str) -> type[ResponseModel]:
     return _derive(name, answer.Answer, doc, exclude, citations=list[Citation])  # type: ignore[valid-type]
 
 
-Answer = _answer_view("Answer", "The answer: the body of `POST /api/ask`, of its `done` event and of `issqa ask --json`.")
+Answer = _answer_view(
+    "Answer", "The answer: the body of `POST /api/ask`, of its `done` event and of `issqa ask --json`."
+)
 AskCitations = _answer_view(
-    "AskCitations", "The `citations` event: everything but the answer's text, before the text.", "answer", "took_ms"
+    "AskCitations",
+    "The `citations` event: everything but the answer's text, before the text.",
+    "answer",
+    "took_ms",
 )
 IssqaExtra = _answer_view(
-    "IssqaExtra", "The answer's sources and state beside a chat completion (field `issqa`).", "question", "answer"
+    "IssqaExtra",
+    "The answer's sources and state beside a chat completion (field `issqa`).",
+    "question",
+    "answer",
 )
 Job = _derive(
     "Job",
@@ -319,7 +360,14 @@ class DoneEvent(EventModel):
 
 
 class AskEvent(RootModel[Annotated[CitationsEvent | DeltaEvent | DoneEvent, Field(discriminator="event")]]):
-    """One server-sent event of `POST /api/ask` with `Accept: text/event-stream`; `data` is JSON."""
+    """With `Accept: text/event-stream` the answer comes as server-sent events, in this order:
+
+    - `citations` (`AskCitations`): the answer but its text, so the sources show before any text;
+    - `delta` (one or more): `{"text": "..."}`, word-sized pieces; joined, they are exactly `answer`;
+    - `done`: the complete response body, the same object as the JSON response.
+
+    Errors are never streamed: a bad request gets its JSON error and status before any event.
+    """
 
 
 class ErrorDetail(ResponseModel):
@@ -371,8 +419,12 @@ class IndexStatus(ResponseModel):
     built_at: str | None
     documents: int = Field(ge=0)
     passages: int = Field(ge=0)
-    skipped: dict[str, dict[str, Any]] = Field(description="Files that could not be indexed, with the reason.")
-    stale: str | None = Field(description="Why the index is behind the documents (it still answers), or null.")
+    skipped: dict[str, dict[str, Any]] = Field(
+        description="Files that could not be indexed, with the reason."
+    )
+    stale: str | None = Field(
+        description="Why the index is behind the documents (it still answers), or null."
+    )
     job: Job | None = Field(  # type: ignore[valid-type]
         description="The latest background rebuild, running or finished, or null."
     )
@@ -499,6 +551,37 @@ class ModelList(OpenAIResponse):
     data: list[Model]
 
 
+# ------------------------------------------------------------------ JSON Schema
+
+
+class _Schemas(GenerateJsonSchema):
+    """Pydantic's JSON Schema, terser: no title on every property, `"type": [T, "null"]` for an optional T."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def nullable_schema(self, schema: Any) -> dict[str, Any]:
+        inner = self.generate_inner(schema["schema"])
+        if isinstance(inner.get("type"), str) and "const" not in inner and "enum" not in inner:
+            return {**inner, "type": [inner["type"], "null"]}
+        return super().nullable_schema(schema)
+
+
+def json_schemas(
+    models: Iterable[type[BaseModel]], ref_template: str
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """A reference to each of `models` and the schemas of all they use, by name.
+
+    Each model is rendered as what it is, a request or a response (`json_schema_mode_override`).
+    """
+    keyed, schemas = models_json_schema(
+        [(model, "validation") for model in sorted(models, key=lambda model: model.__name__)],
+        ref_template=ref_template,
+        schema_generator=_Schemas,
+    )
+    return {model: ref for (model, _), ref in keyed.items()}, schemas["$defs"]
+
+
 # ------------------------------------------------------------------ Pydantic's errors in iss-qa's words
 
 Saying = Callable[[ErrorDetails], tuple[str, str]]
@@ -529,7 +612,10 @@ def _top_k(error: ErrorDetails) -> tuple[str, str]:
 def _history(error: ErrorDetails) -> tuple[str, str]:
     loc, ctx = error["loc"], error.get("ctx", {})
     if len(loc) > 1:
-        return "invalid_history", f'history[{loc[1]}] must be an object {{"role": "user"|"assistant", "content": str}}.'
+        return (
+            "invalid_history",
+            f'history[{loc[1]}] must be an object {{"role": "user"|"assistant", "content": str}}.',
+        )
     if error["type"] == "too_long":
         return (
             "history_too_long",
@@ -544,7 +630,10 @@ def _messages(error: ErrorDetails) -> tuple[str, str]:
     if len(loc) == 1:
         return "invalid_messages", "The field 'messages' must be a non-empty list of messages."
     if loc[2:3] == ("content",) and len(loc) > 3:  # inside the list of parts
-        return "unsupported_content", f"messages[{loc[1]}].content may only hold text parts ({{'type': 'text', 'text': ...}})."
+        return (
+            "unsupported_content",
+            f"messages[{loc[1]}].content may only hold text parts ({{'type': 'text', 'text': ...}}).",
+        )
     if loc[2:3] == ("content",):
         return "invalid_messages", f"messages[{loc[1]}].content must be a string or a list of text parts."
     roles = ", ".join(CHAT_ROLES)
@@ -580,11 +669,15 @@ def refusal(model: type[BaseModel], errors: list[ErrorDetails]) -> IssqaError:
     unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if unknown:
         allowed = ", ".join(model.model_fields)
-        return BadRequest(f"Unknown field(s): {', '.join(unknown)}. Allowed: {allowed}.", code="unknown_field")
+        return BadRequest(
+            f"Unknown field(s): {', '.join(unknown)}. Allowed: {allowed}.", code="unknown_field"
+        )
     order = list(model.model_fields)
     first = min(errors, key=lambda e: (order.index(str(e["loc"][0])), len(e["loc"]) == 1))
     if first.get("ctx", {}).get("own"):  # raised by a validator here, with iss-qa's own code and message
         return BadRequest(first["msg"], code=first["type"])
     field = str(first["loc"][0])
-    code, message = FIELD_ERRORS.get(field, _always(f"invalid_{field}", f"The field '{field}' is invalid."))(first)
+    code, message = FIELD_ERRORS.get(field, _always(f"invalid_{field}", f"The field '{field}' is invalid."))(
+        first
+    )
     return BadRequest(message, code=code)

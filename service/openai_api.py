@@ -153,12 +153,19 @@ class Completion:
         """The `chat.completion` object."""
         choice = CompletionChoice(message=CompletionMessage(content=self.content))
         completion = ChatCompletion(
-            id=self.id, created=self.created, model=self.model, choices=[choice], usage=self.usage, issqa=self.extra
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=[choice],
+            usage=self.usage,
+            issqa=self.extra,
         )
         return completion.model_dump(mode="json")
 
     def _chunk(self, choices: list[ChunkChoice], **extra: Any) -> str:
-        chunk = ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=choices, **extra)
+        chunk = ChatCompletionChunk(
+            id=self.id, created=self.created, model=self.model, choices=choices, **extra
+        )
         return sse.event(chunk.model_dump(mode="json"))
 
     def chunks(self, include_usage: bool = False) -> Iterator[str]:

@@ -8,6 +8,7 @@ are the ones enforced; tests check that it names every route the app has and tha
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template
 from pydantic import BaseModel, NonNegativeInt, TypeAdapter
-from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from . import models as m
 
@@ -41,41 +41,11 @@ ERROR_CODES = {
     500: "An unexpected error (`internal_error`); the message never includes internals.",
     503: "No usable index: missing, stale or unreadable (`index_not_ready`); the message says what to run.",
 }
-ASK_EVENTS = """\
-With `Accept: text/event-stream` the answer comes as server-sent events, in this order:
-
-- `citations`: `{"question", "answered", "citations"}`, the sources, before any text;
-- `delta` (one or more): `{"text": "..."}`, word-sized pieces; joined, they are exactly `answer`;
-- `done`: the complete response body, the same object as the JSON response.
-
-Errors are never streamed: a bad request gets its JSON error and status before any event."""
-CHAT_DESCRIPTION = f"""\
-OpenAI-compatible chat completion: the last message (which must be the user's) is the question; earlier
-`user` and `assistant` messages are the history (the most recent ones within the history limits; `system`
-and `developer` messages are accepted and ignored). Any `model` name is accepted and echoed; the one model
-is `{m.MODEL_ID}`. Sampling parameters (`temperature`, `max_tokens`, ...) are accepted and ignored: answers are
-quoted from the documents, never generated.
-
-The message content is the answer followed by its numbered sources (a blank line, `Sources:` and one
-`- [n] ...` line per source). The same sources, with passages and offsets, are in the extra field `issqa`
-(`answered`, `took_ms`, `citations`).
-
-With `"stream": true` the response is `text/event-stream` of `chat.completion.chunk` objects as `data:` lines:
-the first carries `delta.role` and the `issqa` field, then word-sized `delta.content` pieces, then one with
-`finish_reason: "stop"`, then (with `stream_options.include_usage`) a usage chunk with no choices, and last
-`data: [DONE]`. `usage` counts words and punctuation, not model tokens: no language model runs."""
 METRICS = """\
 Requests by route, method and status (`issqa_http_requests_total`), latency histograms
 (`issqa_http_request_duration_seconds`), answers and refusals (`issqa_answers_total`), documents and passages
 indexed (`issqa_index_documents`, `issqa_index_passages`), index builds (`issqa_index_rebuilds_total`) and
 when the index was built (`issqa_index_built_timestamp_seconds`)."""
-UPLOAD = """\
-Each file is checked on its own (name, size, type by content, that it parses): good files are saved even
-when another is refused, and `rejected` says why. Saving never overwrites a document unless
-`overwrite=true`. The index is then updated incrementally; follow the job at `GET /api/index`."""
-REBUILD = """\
-Questions keep being answered from the current index while it runs, and the new index is served as soon as
-it is written. One rebuild at a time: a second request gets 409."""
 
 
 @dataclass(frozen=True)
@@ -92,39 +62,43 @@ class Op:
     body: type[BaseModel] | None = None
     stream: type[BaseModel] | None = None  # the events sent instead of JSON for `Accept: text/event-stream`
     status: int = 200
-    description: str = ""
+    description: str | None = None
     admin: bool = False  # needs the bearer token
     body_required: bool = True
     body_type: str = JSON
 
 
 def operations(limits: m.Limits) -> list[Op]:
-    page, admin = ("text/html", str), (400, 401, 403, 409, 429)
+    """Every route the app serves, with the models of its bodies."""
+    page = ("text/html", str)
+    admin, ask = (400, 401, 403, 409, 429), (400, 413, 429, 503)  # the error statuses of these kinds
     return [
-        Op("post", "/api/ask", "ask", "answers", "Answer a question from the documents, with citations", m.Answer,
-           (400, 413, 429, 503), m.ask_request(limits), m.AskEvent, description=ASK_EVENTS),
-        Op("get", "/api/documents", "listDocuments", "documents", "Every indexed document with its metadata, in "
-           "path order", m.DocumentList, (429, 503)),
-        Op("post", "/api/documents", "uploadDocuments", "documents", "Add documents, then update the index in the "
-           "background", m.UploadResult, (*admin, 413, 415), m.Upload, status=202, description=UPLOAD, admin=True,
-           body_type="multipart/form-data"),
-        Op("get", "/api/documents/{doc_id}", "getDocument", "documents", "One document with its full text and its "
-           "passages' offsets", m.Document, (404, 429, 503)),
-        Op("delete", "/api/documents/{doc_id}", "deleteDocument", "documents", "Remove a document's file, then "
-           "update the index in the background", m.DeleteResult, (400, 401, 403, 404, 429), status=202, admin=True),
+        Op("post", "/api/ask", "ask", "answers", "Answer a question from the documents, with citations",
+           m.Answer, ask, m.ask_request(limits), m.AskEvent, description=m.AskEvent.__doc__),
+        Op("get", "/api/documents", "listDocuments", "documents",
+           "Every indexed document with its metadata, in path order", m.DocumentList, (429, 503)),
+        Op("post", "/api/documents", "uploadDocuments", "documents",
+           "Add documents, then update the index in the background", m.UploadResult, (*admin, 413, 415),
+           m.Upload, status=202, description=m.Upload.__doc__, admin=True, body_type="multipart/form-data"),
+        Op("get", "/api/documents/{doc_id}", "getDocument", "documents",
+           "One document with its full text and its passages' offsets", m.Document, (404, 429, 503)),
+        Op("delete", "/api/documents/{doc_id}", "deleteDocument", "documents",
+           "Remove a document's file, then update the index in the background", m.DeleteResult,
+           (400, 401, 403, 404, 429), status=202, admin=True),
         Op("get", "/api/index", "indexStatus", "documents", "What the index holds and whether it is stale",
            m.IndexStatus, (429,)),
-        Op("post", "/api/index/rebuild", "rebuildIndex", "documents", "Start a background rebuild (incremental "
-           "unless `full`)", m.JobAccepted, admin, m.RebuildRequest, status=202, description=REBUILD, admin=True,
-           body_required=False),
-        Op("post", "/v1/chat/completions", "chatCompletions", "openai", "OpenAI-compatible chat completion (plain "
-           "or streamed)", m.ChatCompletion, (400, 413, 429, 503), m.ChatCompletionRequest, m.ChatEvent,
-           description=CHAT_DESCRIPTION),
-        Op("get", "/v1/models", "listModels", "openai", "The models served (only `iss-qa`)", m.ModelList, (429,)),
+        Op("post", "/api/index/rebuild", "rebuildIndex", "documents",
+           "Start a background rebuild (incremental unless `full`)", m.JobAccepted, admin, m.RebuildRequest,
+           status=202, description=m.RebuildRequest.__doc__, admin=True, body_required=False),
+        Op("post", "/v1/chat/completions", "chatCompletions", "openai",
+           "OpenAI-compatible chat completion (plain or streamed)", m.ChatCompletion, ask,
+           m.ChatCompletionRequest, m.ChatEvent, description=m.ChatCompletionRequest.__doc__),
+        Op("get", "/v1/models", "listModels", "openai", "The models served (only `iss-qa`)", m.ModelList,
+           (429,)),
         Op("get", "/v1/models/{model_id}", "getModel", "openai", "One model by id", m.Model, (404, 429)),
         Op("get", "/healthz", "healthz", "operations", "Liveness: the process serves HTTP", m.Health),
-        Op("get", "/readyz", "readyz", "operations", "Readiness: a current index is loaded and a probe question "
-           "is answered", m.Ready, (503,)),
+        Op("get", "/readyz", "readyz", "operations",
+           "Readiness: a current index is loaded and a probe question is answered", m.Ready, (503,)),
         Op("get", "/metrics", "metrics", "operations", "Prometheus metrics", ("text/plain", str),
            description=METRICS),
         Op("get", "/openapi.json", "openapi", "operations", "This document", (JSON, dict[str, Any])),
@@ -135,19 +109,6 @@ def operations(limits: m.Limits) -> list[Op]:
     ]  # fmt: skip
 
 
-class _Schemas(GenerateJsonSchema):
-    """Pydantic's JSON Schema, terser: no title on every property, `"type": [T, "null"]` for an optional T."""
-
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False
-
-    def nullable_schema(self, schema: Any) -> dict[str, Any]:
-        inner = self.generate_inner(schema["schema"])
-        if isinstance(inner.get("type"), str) and "const" not in inner and "enum" not in inner:
-            return {**inner, "type": [inner["type"], "null"]}
-        return super().nullable_schema(schema)
-
-
 def _version() -> str:
     try:
         return version("iss-qa")
@@ -156,7 +117,11 @@ def _version() -> str:
 
 
 def _operation(op: Op, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
-    ok = {JSON: {"schema": refs[op.ok]}} if isinstance(op.ok, type) else {op.ok[0]: {"schema": _plain(op.ok[1])}}
+    ok = (
+        {JSON: {"schema": refs[op.ok]}}
+        if isinstance(op.ok, type)
+        else {op.ok[0]: {"schema": _plain(op.ok[1])}}
+    )
     if op.stream:
         ok[EVENT_STREAM] = {"schema": refs[op.stream]}
     described = (op.ok.__doc__ or "").split("\n")[0] if isinstance(op.ok, type) else "The document."
@@ -164,7 +129,7 @@ def _operation(op: Op, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
         "tags": [op.tag],
         "operationId": op.id,
         "summary": op.summary,
-        **({"description": op.description} if op.description else {}),
+        **({"description": inspect.cleandoc(op.description)} if op.description else {}),
         **({"security": [{"bearer": []}]} if op.admin else {}),
         "responses": {
             str(op.status): {"description": described or op.summary, "content": ok},
@@ -172,9 +137,14 @@ def _operation(op: Op, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
         },
     }
     if names := re.findall(r"{(\w+)}", op.path):
-        spec["parameters"] = [{"name": n, "in": "path", "required": True, "schema": _plain(str)} for n in names]
+        spec["parameters"] = [
+            {"name": n, "in": "path", "required": True, "schema": _plain(str)} for n in names
+        ]
     if op.body:
-        spec["requestBody"] = {"required": op.body_required, "content": {op.body_type: {"schema": refs[op.body]}}}
+        spec["requestBody"] = {
+            "required": op.body_required,
+            "content": {op.body_type: {"schema": refs[op.body]}},
+        }
     return spec
 
 
@@ -185,13 +155,10 @@ def _plain(kind: Any) -> dict[str, Any]:
 def build_spec(config: Mapping[str, Any]) -> dict[str, Any]:
     """The OpenAPI 3.1 document for an app with this configuration."""
     ops = operations(m.Limits.of(config))
-    used = {m.Error} | {model for op in ops for model in (op.ok, op.body, op.stream) if isinstance(model, type)}
-    keyed, schemas = models_json_schema(
-        [(model, "validation") for model in sorted(used, key=lambda model: model.__name__)],
-        ref_template="#/components/schemas/{model}",
-        schema_generator=_Schemas,
-    )
-    refs: dict[Any, dict[str, Any]] = {model: ref for (model, _), ref in keyed.items()}
+    used = {m.Error} | {
+        model for op in ops for model in (op.ok, op.body, op.stream) if isinstance(model, type)
+    }
+    refs, schemas = m.json_schemas(used, "#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
         paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
@@ -223,7 +190,7 @@ def build_spec(config: Mapping[str, Any]) -> dict[str, Any]:
                     "description": "The server's `ISSQA_ADMIN_TOKEN`; without one the writing endpoints answer 403.",
                 }
             },
-            "schemas": schemas["$defs"],
+            "schemas": schemas,
             "responses": {
                 f"E{status}": {
                     "description": text,
