@@ -2,7 +2,8 @@
 
 Every schema is generated from service/models.py, the models that also validate the requests and
 build the responses; this module adds only what a model cannot say: each route's method, summary,
-statuses and media types. The document is built from the app's configuration, so the limits it states
+statuses and media types (plain Pydantic rather than spectree, flask-openapi3 or APIFlask: README,
+"How it works", says why). The document is built from the app's configuration, so the limits it states
 are the ones enforced; tests check that it names every route the app has and that live responses match it.
 """
 
