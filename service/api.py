@@ -14,12 +14,13 @@ from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
 
 from . import models, sse, uploads
-from .documents import Document, candidate_files, document_ids
+from .documents import METADATA_FIELDS, Document, candidate_files, document_ids
 from .engine import Engine
 from .errors import HTTP_CODES, BadRequest, Forbidden, IssqaError, NotFound, RebuildInProgress, Unauthorized
 from .jobs import read_job, start_rebuild
 from .models import (
     AskCitations,
+    AskDelta,
     DeleteResult,
     DocumentList,
     DocumentSummary,
@@ -81,8 +82,8 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
 @bp.post("/ask")
 def ask() -> Any:
     """Answer a question from the documents, with citations; as server-sent events when asked to."""
-    ask = parse(ask_request(limits()), json_object())
-    answer = engine().ask(ask.question, ask.top_k, [turn.model_dump() for turn in ask.history])
+    asked = parse(ask_request(limits()), json_object())
+    answer = engine().ask(asked.question, asked.top_k, [turn.model_dump() for turn in asked.history])
     record_answer(answer.answered)
     body = answer_body(answer)
     if wants_event_stream():
@@ -104,7 +105,7 @@ def _answer_events(body: dict[str, Any]) -> Iterator[str]:
     """
     yield sse.event(subset(AskCitations, body), "citations")
     for piece in sse.pieces(body["answer"]):
-        yield sse.event({"text": piece}, "delta")
+        yield sse.event(AskDelta(text=piece).model_dump(), "delta")
     yield sse.event(body, "done")
 
 
@@ -194,10 +195,9 @@ def upload_documents() -> Any:
     files = request.files.getlist("file") + request.files.getlist("files")
     if not files:
         raise BadRequest("Send the documents as multipart/form-data in the field 'file'.", code="no_files")
-    form = request.form.to_dict()
-    parse(UploadForm, form)
-    overwrite = form.pop("overwrite", "false").strip().lower() in {"1", "true", "yes", "on"}
-    meta = {k: v.strip() for k, v in form.items() if v.strip()}
+    form = parse(UploadForm, request.form.to_dict())
+    overwrite = form.overwrite.strip().lower() in {"1", "true", "yes", "on"}
+    meta = {key: value for key in METADATA_FIELDS if (value := getattr(form, key).strip())}
     if meta and len(files) > 1:
         raise BadRequest(
             "Metadata fields apply to one file; upload files one by one to set them.", code="invalid_metadata"
