@@ -42,6 +42,13 @@ ERROR_CODES = {
     500: "An unexpected error (`internal_error`); the message never includes internals.",
     503: "No usable index: missing, stale or unreadable (`index_not_ready`); the message says what to run.",
 }
+TAGS = {
+    "answers": "Questions and answers.",
+    "documents": "What is indexed.",
+    "openai": "OpenAI-compatible endpoints for existing clients.",
+    "operations": "Health, readiness, metrics and this description.",
+    "page": "The chat page and its files.",
+}
 METRICS = """\
 Requests by route, method and status (`issqa_http_requests_total`), latency histograms
 (`issqa_http_request_duration_seconds`), answers and refusals (`issqa_answers_total`), documents and passages
@@ -118,14 +125,9 @@ def _version() -> str:
 
 
 def _operation(op: Op, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
-    ok = (
-        {JSON: {"schema": refs[op.ok]}}
-        if isinstance(op.ok, type)
-        else {op.ok[0]: {"schema": _plain(op.ok[1])}}
-    )
-    if op.stream:
-        ok[EVENT_STREAM] = {"schema": refs[op.stream]}
-    described = (op.ok.__doc__ or "").split("\n")[0] if isinstance(op.ok, type) else "The document."
+    media, schema = (JSON, refs[op.ok]) if isinstance(op.ok, type) else (op.ok[0], _plain(op.ok[1]))
+    ok = {media: {"schema": schema}} | ({EVENT_STREAM: {"schema": refs[op.stream]}} if op.stream else {})
+    described = op.ok.__doc__.split("\n")[0] if isinstance(op.ok, type) and op.ok.__doc__ else op.summary
     spec: dict[str, Any] = {
         "tags": [op.tag],
         "operationId": op.id,
@@ -133,7 +135,7 @@ def _operation(op: Op, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
         **({"description": inspect.cleandoc(op.description)} if op.description else {}),
         **({"security": [{"bearer": []}]} if op.admin else {}),
         "responses": {
-            str(op.status): {"description": described or op.summary, "content": ok},
+            str(op.status): {"description": described, "content": ok},
             **{str(s): {"$ref": f"#/components/responses/E{s}"} for s in (*op.errors, 500)},
         },
     }
@@ -175,13 +177,7 @@ def build_spec(config: Mapping[str, Any]) -> dict[str, Any]:
             "Every response carries an `X-Request-ID` header (a client's own sane `X-Request-ID` is kept).",
             "license": {"name": "MIT", "identifier": "MIT"},
         },
-        "tags": [
-            {"name": "answers", "description": "Questions and answers."},
-            {"name": "documents", "description": "What is indexed."},
-            {"name": "openai", "description": "OpenAI-compatible endpoints for existing clients."},
-            {"name": "operations", "description": "Health, readiness, metrics and this description."},
-            {"name": "page", "description": "The chat page and its files."},
-        ],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": paths,
         "components": {
             "securitySchemes": {
