@@ -15,21 +15,21 @@ import argparse
 import http.client
 import json
 import math
-import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from service.testing import ServerFailed, serve  # noqa: E402
+
 START_SECONDS = 300
 REQUEST_TIMEOUT = 60.0
 QUESTIONS = [
@@ -181,72 +181,32 @@ def summarise(results: Results, seconds: float, clients: int) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(args: argparse.Namespace, port: int, log: Any) -> subprocess.Popen:
-    """`issqa serve` as a separate process on 127.0.0.1, as in production."""
-    env = {**os.environ, "ISSQA_RATE_LIMIT": args.rate_limit, "ISSQA_HOST": "127.0.0.1"}
-    command = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += [
-        "--threads",
-        str(args.threads),
-        "--documents",
-        str(args.documents),
-        "--index",
-        str(args.index),
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_ready(port: int, process: subprocess.Popen) -> None:
-    """Wait until `/readyz` says the server answers, or fail if it exits or takes too long."""
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"issqa serve exited with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"issqa serve was not ready within {START_SECONDS} s")
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the server, load it for `args.seconds`, stop it, and return the figures."""
-    port = free_port()
-    with tempfile.TemporaryFile("w+") as log:
-        process = start_server(args, port, log)
+    flags = ["--threads", str(args.threads), "--documents", str(args.documents), "--index", str(args.index)]
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "serve.log"
         try:
-            wait_ready(port, process)
-            results = Results()
-            started = time.monotonic()
-            deadline = started + args.seconds
-            threads = [
-                threading.Thread(target=client, args=(port, deadline, args.seed + i, results), daemon=True)
-                for i in range(args.clients)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(args.seconds + REQUEST_TIMEOUT + 5)
-            elapsed = time.monotonic() - started
-            if process.poll() is not None:
-                results.errors.append(f"the server exited with status {process.returncode}")
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.seek(0)
-        server_log = log.read()
+            with serve(flags, {"ISSQA_RATE_LIMIT": args.rate_limit}, log, START_SECONDS) as server:
+                results = Results()
+                started = time.monotonic()
+                deadline = started + args.seconds
+                threads = [
+                    threading.Thread(
+                        target=client, args=(server.port, deadline, args.seed + i, results), daemon=True
+                    )
+                    for i in range(args.clients)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(args.seconds + REQUEST_TIMEOUT + 5)
+                elapsed = time.monotonic() - started
+                if server.process.poll() is not None:
+                    results.errors.append(f"the server exited with status {server.process.returncode}")
+        except ServerFailed as exc:
+            raise SystemExit(str(exc)) from None
+        server_log = log.read_text(encoding="utf-8", errors="replace")
     figures = summarise(results, elapsed, args.clients)
     figures["server_tracebacks"] = server_log.count("Traceback")
     return figures

@@ -25,13 +25,13 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from service import create_app, get_engine  # noqa: E402
 from service.indexing import build_index  # noqa: E402
+from service.testing import serve  # noqa: E402
 
 
 def pct(values: list[float]) -> dict[int, float]:
@@ -136,12 +137,6 @@ def build_speed(app, documents: Path, rounds: int) -> tuple[float, float, int]:
     return len(inputs) / min(raw), len(inputs) / min(full), len(inputs)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def process_memory(root: int) -> tuple[float, float, int]:
     """Peak RSS summed over the server's processes, their PSS now (MiB), and how many there are."""
     pids = [root]
@@ -201,33 +196,16 @@ def http_run(
     documents: Path, index: Path, questions: list[str], layout: str, seconds: float, clients: list[int]
 ):
     workers, torch_threads = layout.split("x")
-    port = free_port()
-    env = {**os.environ, "ISSQA_RATE_LIMIT": "off", "ISSQA_EMBED_CACHE": "0", "ISSQA_ACCESS_LOG": "false"}
-    command = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--documents",
-        str(documents),
-        "--index",
-        str(index),
-        "--workers",
-        workers,
-        "--torch-threads",
-        torch_threads,
-    ]
+    env = {"ISSQA_RATE_LIMIT": "off", "ISSQA_EMBED_CACHE": "0", "ISSQA_ACCESS_LOG": "false"}
+    flags = ["--documents", str(documents), "--index", str(index), "--workers", workers]
+    flags += ["--torch-threads", torch_threads]
+    result: dict[str, Any] = {"layout": layout}
     started = time.perf_counter()
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    result = {"layout": layout}
-    try:
+    with serve(flags, env, ready_within=None) as server:  # the cold start is timed to the first answer
+        port = server.port
         while True:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited with {server.returncode}")
+            if server.process.poll() is not None:
+                raise SystemExit(f"the server exited with {server.process.returncode}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 ask_http(conn, questions[0])
@@ -236,7 +214,7 @@ def http_run(
             except OSError:
                 time.sleep(0.2)
         result["cold_start_s"] = time.perf_counter() - started
-        wait_idle(server.pid)
+        wait_idle(server.process.pid)
         for n in clients:
             latencies: list[float] = []
             lock = threading.Lock()
@@ -262,13 +240,7 @@ def http_run(
             for thread in threads:
                 thread.join()
             result[n] = {"pct": pct(latencies), "qps": len(latencies) / (time.monotonic() - t0)}
-        result["memory"] = process_memory(server.pid)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        result["memory"] = process_memory(server.process.pid)
     return result
 
 

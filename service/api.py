@@ -10,37 +10,44 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from flask_limiter import RateLimitExceeded
+from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
 
-from . import sse, uploads
-from .documents import Document, candidate_files, document_ids
+from . import models, sse, uploads
+from .documents import METADATA_FIELDS, Document, candidate_files, document_ids
 from .engine import Engine
-from .errors import BadRequest, Forbidden, IssqaError, NotFound, RebuildInProgress, Unauthorized
+from .errors import HTTP_CODES, BadRequest, Forbidden, IssqaError, NotFound, RebuildInProgress, Unauthorized
 from .jobs import read_job, start_rebuild
+from .models import (
+    AskCitations,
+    AskDelta,
+    DeleteResult,
+    DocumentList,
+    DocumentSummary,
+    ErrorDetail,
+    IndexStatus,
+    JobAccepted,
+    Limits,
+    RebuildRequest,
+    Rejected,
+    Saved,
+    UploadForm,
+    UploadResult,
+    answer_body,
+    ask_request,
+    error_body,
+    parse,
+    subset,
+)
 from .observability import log_unexpected, record_answer
 from .store import read_manifest
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-TOP_K_RANGE = (1, 20)
-ASK_FIELDS = {"question", "top_k", "history"}
-ROLES = {"user", "assistant"}
-UPLOAD_FIELDS = {"title", "published", "source", "url", "overwrite"}
-HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-}
-
 
 def engine() -> Engine:
-    return current_app.extensions["issqa"]
+    eng: Engine = current_app.extensions["issqa"]
+    return eng
 
 
 def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,13 +82,13 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
 @bp.post("/ask")
 def ask() -> Any:
     """Answer a question from the documents, with citations; as server-sent events when asked to."""
-    body = json_object()
-    question, top_k, history = _ask_fields(body, engine().settings.max_question_chars)
-    answer = engine().ask(question, top_k, history)
+    asked = parse(ask_request(limits()), json_object())
+    answer = engine().ask(asked.question, asked.top_k, [turn.model_dump() for turn in asked.history])
     record_answer(answer.answered)
+    body = answer_body(answer)
     if wants_event_stream():
-        return Response(_answer_events(answer.to_dict()), content_type=sse.CONTENT_TYPE, headers=sse.HEADERS)
-    return jsonify(answer.to_dict())
+        return Response(_answer_events(body), content_type=sse.CONTENT_TYPE, headers=sse.HEADERS)
+    return jsonify(body)
 
 
 def wants_event_stream() -> bool:
@@ -96,12 +103,9 @@ def _answer_events(body: dict[str, Any]) -> Iterator[str]:
     The citations come first so a page can show the sources while the text arrives; `done` carries the
     same body as the JSON response, so a client may simply wait for it.
     """
-    yield sse.event(
-        {"question": body["question"], "answered": body["answered"], "citations": body["citations"]},
-        "citations",
-    )
+    yield sse.event(subset(AskCitations, body), "citations")
     for piece in sse.pieces(body["answer"]):
-        yield sse.event({"text": piece}, "delta")
+        yield sse.event(AskDelta(text=piece).model_dump(), "delta")
     yield sse.event(body, "done")
 
 
@@ -111,7 +115,8 @@ def list_documents() -> Any:
     index = engine().index()
     counts = index.passage_counts()
     docs = sorted(index.documents().values(), key=lambda d: d.path)
-    return jsonify({"documents": [_document_summary(d, counts.get(d.id, 0)) for d in docs]})
+    summaries = [_document_summary(d, counts.get(d.id, 0)) for d in docs]
+    return jsonify(DocumentList(documents=summaries).model_dump())
 
 
 @bp.get("/documents/<doc_id>")
@@ -122,26 +127,22 @@ def get_document(doc_id: str) -> Any:
     if doc is None:
         raise NotFound(f"No document with id {doc_id!r}.", code="document_not_found")
     passages = index.passages_of(doc_id)
-    return jsonify(
-        {
-            **_document_summary(doc, len(passages)),
-            "text": doc.text,
-            "passage_offsets": [[p.start, p.end] for p in passages],
-        }
+    summary = _document_summary(doc, len(passages)).model_dump()
+    offsets = [[p.start, p.end] for p in passages]
+    return jsonify(models.Document(**summary, text=doc.text, passage_offsets=offsets).model_dump())
+
+
+def _document_summary(doc: Document, passages: int) -> DocumentSummary:
+    return DocumentSummary(
+        id=doc.id,
+        path=doc.path,
+        title=doc.title,
+        published=doc.published,
+        source=doc.source,
+        url=doc.url,
+        passages=passages,
+        size=len(doc.text.encode("utf-8")),
     )
-
-
-def _document_summary(doc: Document, passages: int) -> dict[str, Any]:
-    return {
-        "id": doc.id,
-        "path": doc.path,
-        "title": doc.title,
-        "published": doc.published,
-        "source": doc.source,
-        "url": doc.url,
-        "passages": passages,
-        "size": len(doc.text.encode("utf-8")),
-    }
 
 
 @bp.get("/index")
@@ -154,40 +155,32 @@ def status(eng: Engine) -> dict[str, Any]:
     """The index's state, shared by `GET /api/index` and `issqa status`."""
     manifest = read_manifest(eng.settings.index)
     job = read_job(eng.settings.index)
-    return {
-        "documents_dir": str(eng.settings.documents),
-        "index_dir": str(eng.settings.index),
-        "model": eng.settings.model,
-        "built": manifest is not None,
-        "built_at": manifest.built_at if manifest else None,
-        "documents": len(manifest.documents) if manifest else 0,
-        "passages": manifest.passages if manifest else 0,
-        "skipped": manifest.skipped if manifest else {},
-        "stale": eng.staleness(),
-        "job": job.to_dict() if job else None,
-    }
+    return IndexStatus(
+        documents_dir=str(eng.settings.documents),
+        index_dir=str(eng.settings.index),
+        model=eng.settings.model,
+        built=manifest is not None,
+        built_at=manifest.built_at if manifest else None,
+        documents=len(manifest.documents) if manifest else 0,
+        passages=manifest.passages if manifest else 0,
+        skipped=manifest.skipped if manifest else {},
+        stale=eng.staleness(),
+        job=job.to_dict() if job else None,
+    ).model_dump(mode="json")
 
 
 @bp.post("/index/rebuild")
 @admin_only
 def rebuild() -> Any:
     """Start a background rebuild (incremental unless `{"full": true}`); 202 with the job, 409 if one runs."""
-    full = False
-    if request.get_data(cache=True).strip():
-        body = json_object()
-        unknown = sorted(set(body) - {"full"})
-        if unknown:
-            raise BadRequest(f"Unknown field(s): {', '.join(unknown)}. Allowed: full.", code="unknown_field")
-        full = body.get("full", False)
-        if not isinstance(full, bool):
-            raise BadRequest("The field 'full' must be true or false.", code="invalid_full")
-    job = start_rebuild(engine(), full=full)
-    return _accepted({"job": job.to_dict()})
+    body = parse(RebuildRequest, json_object()) if request.get_data(cache=True).strip() else RebuildRequest()
+    job = start_rebuild(engine(), full=body.full)
+    return _accepted(JobAccepted(job=job.to_dict()))
 
 
-def _accepted(body: dict[str, Any]) -> Any:
+def _accepted(body: BaseModel) -> Any:
     """A 202 whose Location is where the job's progress can be followed."""
-    return jsonify(body), 202, {"Location": url_for("api.index_status")}
+    return jsonify(body.model_dump(mode="json")), 202, {"Location": url_for("api.index_status")}
 
 
 @bp.post("/documents")
@@ -202,15 +195,9 @@ def upload_documents() -> Any:
     files = request.files.getlist("file") + request.files.getlist("files")
     if not files:
         raise BadRequest("Send the documents as multipart/form-data in the field 'file'.", code="no_files")
-    form = request.form.to_dict()
-    unknown = sorted(set(form) - UPLOAD_FIELDS)
-    if unknown:
-        raise BadRequest(
-            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(UPLOAD_FIELDS))}.",
-            code="unknown_field",
-        )
-    overwrite = form.pop("overwrite", "false").strip().lower() in {"1", "true", "yes", "on"}
-    meta = {k: v.strip() for k, v in form.items() if v.strip()}
+    form = parse(UploadForm, request.form.to_dict())
+    overwrite = form.overwrite.strip().lower() in {"1", "true", "yes", "on"}
+    meta = {key: value for key in METADATA_FIELDS if (value := getattr(form, key).strip())}
     if meta and len(files) > 1:
         raise BadRequest(
             "Metadata fields apply to one file; upload files one by one to set them.", code="invalid_metadata"
@@ -218,7 +205,7 @@ def upload_documents() -> Any:
 
     folder = engine().settings.documents
     saved: list[str] = []
-    rejected: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
     first_error: IssqaError | None = None
     for upload in files:
         original = upload.filename or ""
@@ -228,18 +215,16 @@ def upload_documents() -> Any:
             name = uploads.add(folder, original, upload.read(), meta, overwrite=overwrite).name
         except IssqaError as exc:
             first_error = first_error or exc
-            rejected.append({"filename": original, "error": exc.to_dict()["error"]})
+            rejected.append(
+                Rejected(filename=original, error=ErrorDetail(code=exc.code, message=exc.message))
+            )
             continue
         saved.append(name)
     if not saved and first_error is not None:
         raise first_error
     ids = document_ids([f.relative_to(folder).as_posix() for f in candidate_files(folder)])
-    body: dict[str, Any] = {
-        "saved": [{"id": ids.get(name), "path": name} for name in saved],
-        "rejected": rejected,
-    }
-    body["job"] = _rebuild_or_running()
-    return _accepted(body)
+    saved_ids = [Saved(id=ids.get(name), path=name) for name in saved]
+    return _accepted(UploadResult(saved=saved_ids, rejected=rejected, job=_rebuild_or_running()))
 
 
 @bp.delete("/documents/<doc_id>")
@@ -252,7 +237,7 @@ def delete_document(doc_id: str) -> Any:
     if path is None:
         raise NotFound(f"No document with id {doc_id!r}.", code="document_not_found")
     uploads.remove(folder, path)
-    return _accepted({"deleted": {"id": doc_id, "path": path}, "job": _rebuild_or_running()})
+    return _accepted(DeleteResult(deleted=Saved(id=doc_id, path=path), job=_rebuild_or_running()))
 
 
 def _rebuild_or_running() -> dict[str, Any] | None:
@@ -290,83 +275,9 @@ def json_object() -> dict[str, Any]:
     return body
 
 
-def _ask_fields(body: dict[str, Any], max_chars: int) -> tuple[str, int | None, list[dict[str, str]]]:
-    """Validate the fields of an ask request; every problem gets its own message."""
-    unknown = sorted(set(body) - ASK_FIELDS)
-    if unknown:
-        raise BadRequest(
-            f"Unknown field(s): {', '.join(unknown)}. Allowed: question, top_k, history.",
-            code="unknown_field",
-        )
-    question = check_question(body.get("question"), max_chars)
-    top_k = check_top_k(body.get("top_k"))
-    history = check_history(body.get("history", []))
-    return question, top_k, history
-
-
-def check_top_k(top_k: Any) -> int | None:
-    """`top_k` when it is absent or an integer in range, else a 400."""
-    if top_k is not None:
-        low, high = TOP_K_RANGE
-        if isinstance(top_k, bool) or not isinstance(top_k, int):
-            raise BadRequest("The field 'top_k' must be an integer.", code="invalid_top_k")
-        if not low <= top_k <= high:
-            raise BadRequest(f"The field 'top_k' must be between {low} and {high}.", code="invalid_top_k")
-    return top_k
-
-
-def check_question(question: Any, max_chars: int) -> str:
-    """The question stripped of surrounding whitespace, or a 400 saying what is wrong with it."""
-    if question is None:
-        raise BadRequest("The field 'question' is required.", code="missing_question")
-    if not isinstance(question, str):
-        raise BadRequest("The field 'question' must be a string.", code="invalid_question")
-    question = question.strip()
-    if not question:
-        raise BadRequest("The field 'question' is empty.", code="empty_question")
-    if len(question) > max_chars:
-        raise BadRequest(
-            f"The question is {len(question)} characters long; the limit is {max_chars}.",
-            code="question_too_long",
-        )
-    return question
-
-
-def history_limits() -> tuple[int, int]:
-    """How many history entries, and how many characters in all, one request may carry."""
-    return int(current_app.config["MAX_HISTORY_TURNS"]), int(current_app.config["MAX_HISTORY_CHARS"])
-
-
-def check_history(history: Any) -> list[dict[str, str]]:
-    """A valid `history` list within the limits, or a 400: it is read on every request, so its size is bounded."""
-    if not isinstance(history, list):
-        raise BadRequest(
-            "The field 'history' must be a list of {role, content} objects.", code="invalid_history"
-        )
-    for i, turn in enumerate(history):
-        if (
-            not isinstance(turn, dict)
-            or set(turn) != {"role", "content"}
-            or turn["role"] not in ROLES
-            or not isinstance(turn["content"], str)
-        ):
-            raise BadRequest(
-                f'history[{i}] must be an object {{"role": "user"|"assistant", "content": str}}.',
-                code="invalid_history",
-            )
-    max_turns, max_chars = history_limits()
-    if len(history) > max_turns:
-        raise BadRequest(
-            f"The history has {len(history)} entries; the limit is {max_turns} (send the most recent ones).",
-            code="history_too_long",
-        )
-    chars = sum(len(turn["content"]) for turn in history)
-    if chars > max_chars:
-        raise BadRequest(
-            f"The history holds {chars} characters; the limit is {max_chars} (send the most recent turns).",
-            code="history_too_long",
-        )
-    return history
+def limits() -> Limits:
+    """This server's limits on questions and history, as `ask_request` enforces them."""
+    return Limits.of(current_app.config)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -374,7 +285,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(IssqaError)
     def issqa_error(exc: IssqaError) -> Any:
-        return jsonify(exc.to_dict()), exc.status, exc.headers
+        return jsonify(error_body(exc.code, exc.message)), exc.status, dict(exc.headers)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
@@ -384,7 +295,7 @@ def register_error_handlers(app: Flask) -> None:
             message = f"Too many requests: the limit is {exc.description} per client. Retry after the time in Retry-After."
         elif exc.code == 413:
             message = f"The request body is larger than the limit of {request.max_content_length} bytes."
-        response = jsonify({"error": {"code": code, "message": message}})
+        response = jsonify(error_body(code, message))
         response.status_code = exc.code or 500
         if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
@@ -393,5 +304,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
         log_unexpected(exc)
-        body = {"error": {"code": "internal_error", "message": "Something went wrong on the server."}}
-        return jsonify(body), 500
+        return jsonify(error_body("internal_error", "Something went wrong on the server.")), 500

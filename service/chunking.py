@@ -6,11 +6,13 @@ and every quoted sentence can be traced back to its exact place in the article.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 TokenCounter = Callable[[str], int]
+SpanCounter = Callable[[int, int], int]  # the tokens of text[start:end]
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 # A sentence ends at . ! ? (or a line break), optionally followed by closing quotes or brackets,
@@ -96,90 +98,91 @@ def chunk(
     paragraph over `target_tokens` is split at sentence ends; a single sentence over `max_tokens` is
     split between words. No span ever counts more than `max_tokens`.
     """
+
+    @functools.cache  # spans are measured again as they grow; the tokenizer is the cost here
+    def tokens(start: int, end: int) -> int:
+        return count_tokens(text[start:end])
+
     units: list[tuple[int, int]] = []
     for p_start, p_end in paragraphs(text):
-        if count_tokens(text[p_start:p_end]) <= settings.target_tokens:
+        if tokens(p_start, p_end) <= settings.target_tokens:
             units.append((p_start, p_end))
         else:
-            units.extend(_pack(text, sentences(text, p_start, p_end), count_tokens, settings))
+            units.extend(_pack(text, sentences(text, p_start, p_end), tokens, settings))
 
-    merged: list[tuple[int, int]] = []
-    pending: tuple[int, int] | None = None
-    for unit in units:
-        if pending is not None:
-            joined = (pending[0], unit[1])
-            if count_tokens(text[joined[0] : joined[1]]) <= settings.max_tokens:
-                unit = joined
-            else:
-                merged.append(pending)
-            pending = None
-        if count_tokens(text[unit[0] : unit[1]]) < settings.min_tokens:
-            pending = unit
-        else:
-            merged.append(unit)
-    if pending is not None:
-        if merged and count_tokens(text[merged[-1][0] : pending[1]]) <= settings.max_tokens:
-            merged[-1] = (merged[-1][0], pending[1])
-        else:
-            merged.append(pending)
+    def short_and_fits(a: tuple[int, int], b: tuple[int, int]) -> bool:
+        return tokens(*a) < settings.min_tokens and tokens(a[0], b[1]) <= settings.max_tokens
+
+    merged = _join_while(units, short_and_fits)
+    if (
+        len(merged) > 1 and tokens(*merged[-1]) < settings.min_tokens
+    ):  # a short last unit joins the one before
+        before, last = merged[-2], merged[-1]
+        if tokens(before[0], last[1]) <= settings.max_tokens:
+            merged[-2:] = [(before[0], last[1])]
     return merged
 
 
-def _pack(
-    text: str, spans: list[tuple[int, int]], count_tokens: TokenCounter, settings: ChunkSettings
+def _join_while(
+    spans: list[tuple[int, int]], join: Callable[[tuple[int, int], tuple[int, int]], bool]
 ) -> list[tuple[int, int]]:
-    """Greedily join consecutive sentence spans into passages of at most `target_tokens`."""
-    packed: list[tuple[int, int]] = []
-    current: tuple[int, int] | None = None
+    """Consecutive spans, each joined to the one before while `join(before, span)` allows it."""
+    joined: list[tuple[int, int]] = []
     for span in spans:
-        if count_tokens(text[span[0] : span[1]]) > settings.max_tokens:
-            if current is not None:
-                packed.append(current)
-                current = None
-            packed.extend(_split_words(text, span, count_tokens, settings.max_tokens))
-            continue
-        if current is None:
-            current = span
-            continue
-        joined = (current[0], span[1])
-        if count_tokens(text[joined[0] : joined[1]]) <= settings.target_tokens:
-            current = joined
+        if joined and join(joined[-1], span):
+            joined[-1] = (joined[-1][0], span[1])
         else:
-            packed.append(current)
-            current = span
-    if current is not None:
-        packed.append(current)
-    return packed
+            joined.append(span)
+    return joined
 
 
-def _split_words(
-    text: str, span: tuple[int, int], count_tokens: TokenCounter, limit: int
+def _pack(
+    text: str, spans: list[tuple[int, int]], tokens: SpanCounter, settings: ChunkSettings
 ) -> list[tuple[int, int]]:
+    """Greedily join consecutive sentence spans into passages of at most `target_tokens`.
+
+    A sentence over `max_tokens` joins nothing and is split between words.
+    """
+
+    def fits(a: tuple[int, int], b: tuple[int, int]) -> bool:
+        limit = settings.max_tokens
+        return tokens(*a) <= limit and tokens(*b) <= limit and tokens(a[0], b[1]) <= settings.target_tokens
+
+    return [
+        piece
+        for span in _join_while(spans, fits)
+        for piece in (
+            _split_words(text, span, tokens, settings.max_tokens)
+            if tokens(*span) > settings.max_tokens
+            else [span]
+        )
+    ]
+
+
+def _split_words(text: str, span: tuple[int, int], tokens: SpanCounter, limit: int) -> list[tuple[int, int]]:
     """Split an over-long span between words into pieces of at most `limit` tokens."""
     words = [(m.start(), m.end()) for m in _WORD.finditer(text, span[0], span[1])]
     pieces: list[tuple[int, int]] = []
     i = 0
     while i < len(words):
         j = i + 1
-        while j < len(words) and count_tokens(text[words[i][0] : words[j][1]]) <= limit:
+        while j < len(words) and tokens(words[i][0], words[j][1]) <= limit:
             j += 1
-        if count_tokens(text[words[i][0] : words[j - 1][1]]) > limit:
-            pieces.extend(_split_chars(text, words[i], count_tokens, limit))
+        if tokens(words[i][0], words[j - 1][1]) > limit:
+            pieces.extend(_split_chars(words[i], tokens, limit))
         else:
             pieces.append((words[i][0], words[j - 1][1]))
         i = j
     return pieces
 
 
-def _split_chars(
-    text: str, span: tuple[int, int], count_tokens: TokenCounter, limit: int
-) -> list[tuple[int, int]]:
+def _split_chars(span: tuple[int, int], tokens: SpanCounter, limit: int) -> list[tuple[int, int]]:
     """Split one enormous 'word' (a URL, a run of symbols) by characters, as a last resort."""
     pieces = []
     start = span[0]
     while start < span[1]:
         end = span[1]
-        while count_tokens(text[start:end]) > limit:
+        while tokens(start, end) > limit:
             end = start + max(1, (end - start) // 2)
         pieces.append((start, end))
         start = end

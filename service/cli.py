@@ -19,6 +19,7 @@ from . import create_app, get_engine, uploads
 from .api import status as index_status
 from .errors import BadRequest, IssqaError
 from .indexing import BuildReport
+from .models import Limits, answer_model, ask_request, parse
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,24 +163,16 @@ def _print_report(report: BuildReport) -> None:
 def ask(question: str, as_json: bool, top_k: int | None, **flags: Any) -> None:
     """Answer QUESTION from the documents, with citations."""
     app = _app(**flags)
-    with app.test_client() as client:
-        payload: dict[str, Any] = {"question": question}
-        if top_k is not None:
-            payload["top_k"] = top_k
-        response = client.post("/api/ask", json=payload)
-    body = response.get_json()
-    if response.status_code != 200:
-        _fail(body["error"]["message"])
-    if as_json:
-        click.echo(response.get_data(as_text=True).rstrip("\n"))
+    request = parse(ask_request(Limits.of(app.config)), {"question": question, "top_k": top_k})
+    answer = get_engine(app).ask(request.question, request.top_k)
+    if as_json:  # the same model, so the same body, as POST /api/ask
+        click.echo(answer_model(answer).model_dump_json(indent=2))
         return
-    click.echo(body["answer"])
+    click.echo(answer.answer)
     click.echo()
-    for c in body["citations"]:
-        date = f", {c['published']}" if c["published"] else ""
-        click.echo(
-            f"[{c['n']}] {c['title']}{date} — {c['path']} chars {c['start']}-{c['end']} (score {c['score']:.2f})"
-        )
+    for c in answer.citations:
+        date = f", {c.published}" if c.published else ""
+        click.echo(f"[{c.n}] {c.title}{date} — {c.path} chars {c.start}-{c.end} (score {c.score:.2f})")
 
 
 @main.command("eval")

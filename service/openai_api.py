@@ -13,23 +13,39 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import sse
 from .answer import Answer
-from .api import check_question, check_top_k, engine, history_limits, json_object
+from .api import engine, json_object, limits
 from .errors import BadRequest, NotFound
+from .models import (
+    MODEL_ID,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkChoice,
+    CompletionChoice,
+    CompletionMessage,
+    Delta,
+    IssqaExtra,
+    Model,
+    ModelList,
+    Usage,
+    answer_body,
+    ask_request,
+    parse,
+    subset,
+)
 from .observability import record_answer
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
-MODEL_ID = "iss-qa"
 # What separates the answer from its list of sources in the message content; removed again from
 # assistant messages sent back as history, so the sources never count as conversation.
 SOURCES_HEADING = "\n\nSources:\n"
-ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 HISTORY_ROLES = {"user", "assistant"}
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -45,7 +61,7 @@ def chat_body_limit() -> None:
 @bp.get("/models")
 def list_models() -> Any:
     """The one model iss-qa serves, in OpenAI's list format."""
-    return jsonify({"object": "list", "data": [_model()]})
+    return jsonify(ModelList(data=[_model()]).model_dump())
 
 
 @bp.get("/models/<model_id>")
@@ -53,90 +69,35 @@ def get_model(model_id: str) -> Any:
     """One model by id; only `iss-qa` exists."""
     if model_id != MODEL_ID:
         raise NotFound(f"No model {model_id!r}; this server has only {MODEL_ID!r}.", code="model_not_found")
-    return jsonify(_model())
+    return jsonify(_model().model_dump())
 
 
-def _model() -> dict[str, Any]:
+def _model() -> Model:
     created = current_app.extensions.setdefault("issqa.created", int(time.time()))
-    return {"id": MODEL_ID, "object": "model", "created": created, "owned_by": "iss-qa"}
+    return Model(id=MODEL_ID, created=created, owned_by="iss-qa")
 
 
 @bp.post("/chat/completions")
 def chat_completions() -> Any:
     """Answer the last user message, with the earlier messages as history; plain or streamed (SSE)."""
-    body = json_object()
-    model = body.get("model", MODEL_ID)
-    if not isinstance(model, str) or not model:
-        raise BadRequest("The field 'model' must be a non-empty string.", code="invalid_model")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise BadRequest("The field 'stream' must be true or false.", code="invalid_stream")
-    n = body.get("n", 1)
-    if n is not None and (isinstance(n, bool) or n != 1):
-        raise BadRequest("Only one choice is produced; 'n' must be 1.", code="invalid_n")
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise BadRequest("The field 'stream_options' must be an object.", code="invalid_stream_options")
-    top_k = check_top_k(body.get("top_k"))
-    question, history = _conversation(body.get("messages"))
-
-    answer = engine().ask(question, top_k, history)
-    record_answer(answer.answered)
-    completion = Completion(answer, model, prompt=question + " ".join(t["content"] for t in history))
-    if stream:
-        events = completion.chunks(include_usage=bool(options.get("include_usage")))
-        return Response(events, content_type=sse.CONTENT_TYPE, headers=sse.HEADERS)
-    return jsonify(completion.whole())
-
-
-def _conversation(messages: Any) -> tuple[str, list[dict[str, str]]]:
-    """The question (the last message, which must be the user's) and the history before it."""
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest(
-            "The field 'messages' must be a non-empty list of messages.", code="invalid_messages"
-        )
-    texts = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise BadRequest(
-                f"messages[{i}] must be an object with a 'role' ({', '.join(sorted(ROLES))}) and 'content'.",
-                code="invalid_messages",
-            )
-        texts.append(_text(message.get("content"), i))
-    if messages[-1]["role"] != "user":
+    chat = parse(ChatCompletionRequest, json_object())
+    if chat.messages[-1].role != "user":
         raise BadRequest("The last message must be the user's question.", code="invalid_messages")
-    question = check_question(texts[-1], current_app.extensions["issqa"].settings.max_question_chars)
-    history = []
-    for message, text in zip(messages[:-1], texts[:-1], strict=True):
-        said = _without_sources(text).strip()
-        if message["role"] in HISTORY_ROLES and said:
-            history.append({"role": message["role"], "content": said})
-    return question, _recent(history)
-
-
-def _text(content: Any, i: int) -> str:
-    """A message's text: a string, null, or a list of parts of which only text parts are accepted."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if (
-                not isinstance(part, dict)
-                or part.get("type") != "text"
-                or not isinstance(part.get("text"), str)
-            ):
-                raise BadRequest(
-                    f"messages[{i}].content may only hold text parts ({{'type': 'text', 'text': ...}}).",
-                    code="unsupported_content",
-                )
-            texts.append(part["text"])
-        return "\n".join(texts)
-    raise BadRequest(
-        f"messages[{i}].content must be a string or a list of text parts.", code="invalid_messages"
-    )
+    history = [
+        {"role": m.role, "content": said}
+        for m in chat.messages[:-1]
+        if m.role in HISTORY_ROLES and (said := _without_sources(m.text()).strip())
+    ]
+    # The question goes through the same model as /api/ask's, with the most recent history that fits.
+    ask = parse(ask_request(limits()), {"question": chat.messages[-1].text(), "history": _recent(history)})
+    answer = engine().ask(ask.question, chat.top_k, [turn.model_dump() for turn in ask.history])
+    record_answer(answer.answered)
+    prompt = ask.question + " ".join(turn.content for turn in ask.history)
+    completion = Completion(answer, chat.model, prompt)
+    if chat.stream:
+        include_usage = chat.stream_options is not None and chat.stream_options.include_usage
+        return Response(completion.chunks(include_usage), content_type=sse.CONTENT_TYPE, headers=sse.HEADERS)
+    return jsonify(completion.whole())
 
 
 def _without_sources(text: str) -> str:
@@ -146,7 +107,7 @@ def _without_sources(text: str) -> str:
 
 def _recent(history: list[dict[str, str]]) -> list[dict[str, str]]:
     """The most recent turns within the history limits: front ends resend whole conversations, which grow."""
-    max_turns, max_chars = history_limits()
+    max_turns, max_chars = limits().history_turns, limits().history_chars
     kept: list[dict[str, str]] = []
     chars = 0
     for turn in reversed(history[-max_turns:] if max_turns > 0 else []):
@@ -176,62 +137,47 @@ class Completion:
     """One answer shaped as an OpenAI chat completion, whole or as `chat.completion.chunk` events."""
 
     def __init__(self, answer: Answer, model: str, prompt: str) -> None:
-        self.answer = answer
         self.model = model
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.content = answer.answer + sources(answer)
-        self.usage = {"prompt_tokens": _count(prompt), "completion_tokens": _count(self.content)}
-        self.usage["total_tokens"] = self.usage["prompt_tokens"] + self.usage["completion_tokens"]
-        d = answer.to_dict()
-        self.extra = {"answered": d["answered"], "took_ms": d["took_ms"], "citations": d["citations"]}
+        prompt_tokens, completion_tokens = _count(prompt), _count(self.content)
+        self.usage = Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
+        self.extra = subset(IssqaExtra, answer_body(answer))
 
     def whole(self) -> dict[str, Any]:
         """The `chat.completion` object."""
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": self.content, "refusal": None},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": self.usage,
-            "issqa": self.extra,
-        }
+        choice = CompletionChoice(message=CompletionMessage(content=self.content))
+        completion = ChatCompletion(
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=[choice],
+            usage=self.usage,
+            issqa=self.extra,
+        )
+        return completion.model_dump(mode="json")
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        chunk = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice],
-            **extra,
-        }
-        return sse.event(chunk)
+    def _chunk(self, choices: list[ChunkChoice], **extra: Any) -> str:
+        chunk = ChatCompletionChunk(
+            id=self.id, created=self.created, model=self.model, choices=choices, **extra
+        )
+        return sse.event(chunk.model_dump(mode="json"))
 
     def chunks(self, include_usage: bool = False) -> Iterator[str]:
         """The stream: the role (with the citations), word-sized content deltas, the stop, then `[DONE]`."""
-        yield self._chunk({"role": "assistant", "content": ""}, issqa=self.extra)
+        yield self._chunk([_choice(Delta(role="assistant", content=""))], issqa=self.extra)
         for piece in sse.pieces(self.content):
-            yield self._chunk({"content": piece})
-        yield self._chunk({}, "stop")
+            yield self._chunk([_choice(Delta(content=piece))])
+        yield self._chunk([_choice(Delta(), "stop")])
         if include_usage:
-            yield sse.event(
-                {
-                    "id": self.id,
-                    "object": "chat.completion.chunk",
-                    "created": self.created,
-                    "model": self.model,
-                    "choices": [],
-                    "usage": self.usage,
-                }
-            )
+            yield self._chunk([], usage=self.usage)
         yield sse.event("[DONE]")
+
+
+def _choice(delta: Delta, finish: Literal["stop"] | None = None) -> ChunkChoice:
+    return ChunkChoice(index=0, delta=delta, finish_reason=finish, logprobs=None)

@@ -7,10 +7,11 @@ import re
 import urllib.request
 
 import openai
+import openai.types as openai_types
 import pytest
 from openai import OpenAI
 
-from service import create_app
+from service import create_app, models
 from service.openai_api import MODEL_ID, SOURCES_HEADING
 
 from .live_server import LiveServer
@@ -189,3 +190,34 @@ def test_chat_bodies_may_be_larger_than_api_bodies(chat, news_index, embedder):
     response = chat({"messages": [{"role": "system", "content": "x" * (300 * 1024)}]})
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "payload_too_large"
+
+
+# ------------------------------------------------------------------ the wire format is OpenAI's own
+
+OPENAI_TWINS = [  # iss-qa's model, and the official client's model of the same object
+    (models.ChatCompletion, openai_types.chat.ChatCompletion),
+    (models.CompletionChoice, openai_types.chat.chat_completion.Choice),
+    (models.CompletionMessage, openai_types.chat.ChatCompletionMessage),
+    (models.ChatCompletionChunk, openai_types.chat.ChatCompletionChunk),
+    (models.ChunkChoice, openai_types.chat.chat_completion_chunk.Choice),
+    (models.Delta, openai_types.chat.chat_completion_chunk.ChoiceDelta),
+    (models.Usage, openai_types.CompletionUsage),
+    (models.Model, openai_types.Model),
+]
+
+
+@pytest.mark.parametrize(("ours", "theirs"), OPENAI_TWINS, ids=lambda m: m.__name__)
+def test_every_field_sent_is_one_of_openais(ours, theirs):
+    assert set(ours.model_fields) - {"issqa"} <= set(theirs.model_fields)
+
+
+def test_responses_validate_as_the_official_clients_types(chat):
+    question = {"messages": [{"role": "user", "content": QUESTION}]}
+    whole = openai_types.chat.ChatCompletion.model_validate(chat(question).get_json())
+    assert whole.model_extra["issqa"]["answered"] is True
+    stream = chat({**question, "stream": True, "stream_options": {"include_usage": True}}).get_data(as_text=True)
+    data = [line.removeprefix("data: ") for line in stream.splitlines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    chunks = [openai_types.chat.ChatCompletionChunk.model_validate_json(d) for d in data[:-1]]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == whole.choices[0].message.content
+    assert chunks[-1].usage == whole.usage
