@@ -41,7 +41,7 @@ def test_builds_on_a_two_node_ray_cluster(tmp_path: Path) -> None:
     script = (
         "ip link set lo up && exec env RAY_USAGE_STATS_ENABLED=0 ISSQA_RAY_NETNS=1 "
         f"ISSQA_RAY_GROUPS={groups} {sys.executable} -m pytest tests/ray_cluster_checks.py "
-        f"-p no:cacheprovider -q -x --basetemp={tmp_path / 'run'}"
+        f"-p no:cacheprovider -q -x -rP --durations=8 --basetemp={tmp_path / 'run'}"
     )
     process = subprocess.Popen(
         ["unshare", "--net", "--", "bash", "-c", script],
@@ -62,5 +62,6 @@ def test_builds_on_a_two_node_ray_cluster(tmp_path: Path) -> None:
         for pid in groups.read_text().split():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(int(pid), signal.SIGKILL)
+    (tmp_path / "checks.log").write_text(output)  # kept by pytest with the last runs' temporary folders
     assert process.returncode == 0, output[-8000:]
     assert "5 passed" in output, output[-8000:]
