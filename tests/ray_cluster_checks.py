@@ -312,7 +312,8 @@ def test_a_worker_killed_mid_build_leaves_a_finished_build_or_the_previous_index
     thread.join(BUILD_SECONDS)
     assert not thread.is_alive(), "the build neither finished nor failed after the worker node died"
     assert killed and killed[0] < len(KILL_DOCUMENTS), "the worker was killed after the last document"
-    print(f"worker node killed after {killed[0]} of {len(KILL_DOCUMENTS)} documents; outcome: {outcome}")
+    result = outcome.get("error") or "finished: " + "; ".join(r.summary() for r in outcome["report"])  # type: ignore[attr-defined]
+    print(f"worker node killed after {killed[0]} of {len(KILL_DOCUMENTS)} documents; {result}")
     if "error" in outcome:
         message = str(outcome["error"])
         assert message.startswith("the Ray build failed, the index was left as it was: "), message
