@@ -28,6 +28,7 @@ NEW_QUESTION = "Which mission of the Artemis program will land astronauts on the
 QUESTION = "Who replaced Rogozin?"
 CLIENTS = 8
 LOAD_SECONDS = 20
+AFTER_REBUILD = 8.0
 MAX_LOAD_SECONDS = 240  # the run lasts 20 s, or until the restart and the rebuild are done
 PER_CLIENT = 250  # requests per client at most; each client's own limit is RATE_LIMIT
 PAUSE = 0.2  # seconds between one client's requests
@@ -167,7 +168,9 @@ def test_replicas_behind_nginx_survive_a_killed_replica_and_a_rebuild(deployment
         )
         assert rebuild.returncode == 0, rebuild.stderr[-2000:]
         assert rebuild.stdout.startswith("Updated the index: 1 added"), rebuild.stdout
-        time.sleep(max(0.0, LOAD_SECONDS - (time.monotonic() - started)))
+        # On for at least 20 s, and for a while after the rebuild: past nginx's fail_timeout (5 s), so
+        # that the restarted replica takes requests again, and while the replicas reload the index.
+        time.sleep(max(AFTER_REBUILD, LOAD_SECONDS - (time.monotonic() - started)))
     finally:
         load.stop.set()
         for thread in threads:
