@@ -279,7 +279,8 @@ class RayEmbed:
                 compute=ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
                 num_cpus=1,
                 num_gpus=self.cluster.gpus_per_actor or None,
-                ray_remote_args_fn=_spread,
+                # Actors go on every node, not packed onto the first: Ray Data's actor pools are
+                # scheduled with its default strategy, "SPREAD" (passing it here is deprecated).
             )
             return list(self._collect(embedded.iter_rows(), len(pending)))
         except IssqaError:
@@ -313,11 +314,6 @@ class RayEmbed:
         finally:
             if bar is not None:
                 bar.close()
-
-
-def _spread() -> dict[str, Any]:
-    """Actors on every node, not packed onto the first."""
-    return {"scheduling_strategy": "SPREAD"}
 
 
 def _count(n: int, noun: str) -> str:
