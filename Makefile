@@ -4,15 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser serve test lint bench clean
+.PHONY: install browser deploy-tools serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: anything looser pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	# The onnx extra too: the tests cover ISSQA_BACKEND=onnx.
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
+	# The onnx and ray extras too: the tests cover ISSQA_BACKEND=onnx and `issqa index --ray`.
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,8 +34,21 @@ browser:
 		fi; \
 	fi
 
-test: install browser
-	$(BIN)/ruff check service tests bench
+# nginx and redis-server for deploy/ and its tests (tests/test_deploy.py), from the distribution's packages.
+deploy-tools:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v redis-server >/dev/null; then \
+		if command -v apt-get >/dev/null; then \
+			SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+			$$SUDO apt-get update && \
+			$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx redis-server \
+				|| echo "warning: could not install nginx and redis-server; the deploy tests will fail" >&2; \
+		else \
+			echo "warning: nginx or redis-server is missing and there is no apt-get; the deploy tests will fail" >&2; \
+		fi; \
+	fi
+
+test: install browser deploy-tools
+	$(BIN)/ruff check service tests bench deploy
 	$(BIN)/python -m pytest
 
 bench: install

@@ -105,8 +105,33 @@ def serve(
 @main.command("index")
 @_options
 @click.option("--full", is_flag=True, help="Rebuild from scratch instead of only what changed.")
-def index_cmd(full: bool, **flags: Any) -> None:
+@click.option(
+    "--ray",
+    "ray_address",
+    envvar="ISSQA_RAY_ADDRESS",
+    help="Embed on a Ray cluster: 'auto' joins this machine's, 'local' starts one, or HOST:PORT "
+    "[ISSQA_RAY_ADDRESS; needs pip install 'iss-qa[ray]'].",
+)
+@click.option(
+    "--ray-actors",
+    type=click.IntRange(min=1),
+    envvar="ISSQA_RAY_ACTORS",
+    help="Embedding actors [one per CPU or GPU].",
+)
+@click.option(
+    "--ray-batch-size",
+    type=click.IntRange(min=1),
+    envvar="ISSQA_RAY_BATCH_SIZE",
+    help="Documents per batch handed to an actor [4].",
+)
+def index_cmd(
+    full: bool, ray_address: str | None, ray_actors: int | None, ray_batch_size: int | None, **flags: Any
+) -> None:
     """Bring the index in step with the documents folder, embedding only new and changed documents."""
+    if ray_address:
+        from .distributed import require_ray
+
+        require_ray()  # before anything slow: without Ray, one line says what to install
     engine = get_engine(_app(**flags))
     if not engine.settings.documents.is_dir():
         _fail(f"the documents folder {engine.settings.documents} does not exist")
@@ -114,7 +139,25 @@ def index_cmd(full: bool, **flags: Any) -> None:
     if reason is None and not full:
         click.echo("The index is up to date (use --full to rebuild it anyway).")
         return
-    _print_report(engine.build(full=full, show_progress=True))
+    if not ray_address:
+        _print_report(engine.build(full=full, show_progress=True))
+        return
+    from .distributed import DEFAULT_BATCH_SIZE, build_on_ray
+
+    settings = engine.settings
+    report, cluster = build_on_ray(
+        ray_address,
+        settings.documents,
+        settings.index,
+        engine.embedder,
+        settings.chunking,
+        full=full,
+        actors=ray_actors,
+        batch_size=ray_batch_size or DEFAULT_BATCH_SIZE,
+        show_progress=True,
+    )
+    _print_report(report)
+    click.echo(cluster.summary())
 
 
 @main.command()

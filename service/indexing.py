@@ -7,7 +7,7 @@ import datetime as dt
 import itertools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -81,6 +81,21 @@ class BuildReport:
 Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """What reading the documents folder gave a build: files to reuse, files refused, and what to add."""
+
+    unchanged: dict[str, str]  # path -> sha256 of files the previous build indexed as they are now
+    skipped: list[Skipped]
+    added: Batch  # new and changed documents, chunked and embedded, passages numbered from `first_id`
+
+
+# Reads, chunks and embeds what a build must (re)embed, given the documents folder, the previous
+# build's (id, sha256) by path and the first free passage id. The default runs in this process;
+# `distributed.RayEmbed` runs the same steps on a Ray cluster.
+Embed = Callable[[Path, Mapping[str, tuple[str, str]], int], Embedded]
+
+
 def embedding_input(title: str, passage: str) -> str:
     """The text embedded for a passage: its article's title, then the passage.
 
@@ -130,6 +145,7 @@ def build_index(
     full: bool = False,
     progress: Progress | None = None,
     lock: BuildLock | None = None,
+    embed: Embed | None = None,
 ) -> BuildReport:
     """Bring the index in `index_dir` in step with `documents_dir`, embedding only what changed.
 
@@ -137,13 +153,18 @@ def build_index(
     chunked and embedded; removed ones are dropped; the rest is reused as it is. `full`, or a
     change of model or chunking, rebuilds from scratch. One build runs at a time per index folder
     (`lock`, when the caller already holds it), and a crash at any moment leaves the previous index.
+    `embed` replaces reading, chunking and embedding in this process (see `Embed`).
     """
     owned = lock is None
     lock = lock or BuildLock(index_dir)
     if owned:
         lock.acquire()
+
+    def here(folder: Path, known: Mapping[str, tuple[str, str]], first_id: int) -> Embedded:
+        return read_and_embed(folder, known, first_id, embedder, settings, show_progress, progress)
+
     try:
-        return _build(documents_dir, index_dir, embedder, settings, show_progress, full, progress)
+        return _build(documents_dir, index_dir, embedder, settings, full, embed or here)
     finally:
         if owned:
             lock.release()
@@ -154,9 +175,8 @@ def _build(
     index_dir: Path,
     embedder: Embedder,
     settings: ChunkSettings,
-    show_progress: bool,
     full: bool,
-    progress: Progress | None,
+    embed: Embed,
 ) -> BuildReport:
     started = time.perf_counter()
     base = read_manifest(index_dir)
@@ -172,19 +192,10 @@ def _build(
         except IndexMissing:
             base = None
 
-    docs: list[Document] = []
-    skipped: list[Skipped] = []
-    unchanged: dict[str, str] = {}
-    for item in load_documents(documents_dir, known):
-        if isinstance(item, Unchanged):
-            unchanged[item.path] = item.sha256
-        elif isinstance(item, Document):
-            docs.append(item)
-        else:
-            skipped.append(item)
-
+    found = embed(documents_dir, known, first_id)
+    unchanged, skipped, added = found.unchanged, found.skipped, found.added
+    docs = added.documents
     drop = {doc_id for path, (doc_id, _) in known.items() if path not in unchanged}
-    added = embed_documents(docs, embedder, settings, first_id, show_progress, progress)
     manifest = Manifest(
         model=embedder.name,
         dimensions=embedder.dimensions,
@@ -209,6 +220,30 @@ def _build(
         full=base is None,
         manifest=manifest,
     )
+
+
+def read_and_embed(
+    documents_dir: Path,
+    known: Mapping[str, tuple[str, str]],
+    first_id: int,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    show_progress: bool = False,
+    progress: Progress | None = None,
+) -> Embedded:
+    """Read the documents folder here, then chunk and embed its new and changed documents here."""
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    unchanged: dict[str, str] = {}
+    for item in load_documents(documents_dir, known):
+        if isinstance(item, Unchanged):
+            unchanged[item.path] = item.sha256
+        elif isinstance(item, Document):
+            docs.append(item)
+        else:
+            skipped.append(item)
+    added = embed_documents(docs, embedder, settings, first_id, show_progress, progress)
+    return Embedded(unchanged, skipped, added)
 
 
 def embed_documents(
