@@ -29,7 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(DEFAULTS)
     app.config.update(HTTP_DEFAULTS)
-    app.json.sort_keys = False  # keep the documented field order
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.config.from_prefixed_env("ISSQA")
     if config:
         app.config.update(config)
@@ -52,4 +52,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def get_engine(app: Flask) -> Engine:
     """The app's engine (one per app, created with it)."""
-    return app.extensions["issqa"]
+    engine: Engine = app.extensions["issqa"]
+    return engine

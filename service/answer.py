@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from . import confidence
 from .documents import page_of
 from .query import Query
 from .retrieval import Hit
 from .text import stems
 
 NOT_FOUND = (
-    "The documents do not say. The closest passages are listed below, but none of them answers this question."
+    "The documents may not say this. The closest passages are listed below, but none of them is likely to "
+    "answer the question."
 )
 
 # How much each signal counts when choosing sentences; tuned on squad-v1.1-dev by
@@ -34,6 +37,9 @@ WEIGHTS = {
     "place": 0.05,
 }
 CANDIDATE_PASSAGES = 3  # sentences are drawn from this many of the best passages
+# What a sentence the previous answer quoted loses, unless it holds the asked-for kind of thing: enough
+# that a new sentence about as relevant wins, not so much that the only answer is hidden. Set by hand.
+SAID_PENALTY = 0.15
 SECOND_SENTENCE_MARGIN = 0.04  # a second sentence is quoted when it scores this close to the best
 # The sentence after the best one often finishes its thought ("... dismissed Rogozin. The new head
 # will be Yuri Borisov."); it is quoted too when it scores this close to the best.
@@ -89,10 +95,11 @@ class Answer:
     question: str
     answer: str
     answered: bool
+    confidence: float  # the estimated probability that `answer` is right (service/confidence.py)
     took_ms: float
     citations: list[Citation]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -147,35 +154,40 @@ def features(query: Query, sentence: str) -> dict[str, float]:
     return {"overlap": overlap, "novelty": novelty, **fits}
 
 
-def score_sentences(query: Query, hits: list[Hit]) -> list[tuple[Quote, dict]]:
+def score_sentences(query: Query, hits: list[Hit]) -> list[tuple[Quote, dict[str, float]]]:
     """Every sentence of the best passages with its signals and weighted score, best first.
 
-    Sentences the previous answer already quoted (`query.already_said`) are left out: a follow-up
-    wants something new.
+    A sentence the previous answer already quoted (`query.already_said`) loses SAID_PENALTY unless it
+    holds the kind of thing the question asks for: a follow-up usually wants something new, but
+    "already said" must never hide the one sentence that answers ("Who replaced him?" after an answer
+    that named both men; "What are they called?" when the answer named them).
     """
     already_said = query.already_said
     scored = []
     for n, hit in enumerate(hits[:CANDIDATE_PASSAGES], start=1):
         for sentence in hit.sentences:
             text = hit.passage.text[sentence.start : sentence.end]
-            if already_said and text in already_said:
-                continue
             signals = features(query, text)
+            said = bool(already_said) and text in already_said and not (query.kind and signals[query.kind])
             signals["similarity"] = float(sentence.vector @ query.vector)
             signals["passage"] = hit.score
-            score = sum(WEIGHTS[name] * value for name, value in signals.items())
+            score = sum(WEIGHTS[name] * value for name, value in signals.items()) - SAID_PENALTY * said
             scored.append((Quote(n, sentence.start, sentence.end, score), signals))
     scored.sort(key=lambda item: item[0].score, reverse=True)
     return scored
 
 
-def choose_sentences(query: Query, hits: list[Hit]) -> list[Quote]:
+def choose_sentences(
+    query: Query, hits: list[Hit], ranked: list[tuple[Quote, dict[str, float]]] | None = None
+) -> list[Quote]:
     """The sentence(s) of the best passages that answer the question, in the order to quote them.
 
     For a question about a figure, when an article of another date gives a different figure almost as
     relevant, both are quoted, the newer first: news changes, and the reader should see how.
+    `ranked` is `score_sentences(query, hits)`, when the caller has it already.
     """
-    ranked = score_sentences(query, hits)
+    if ranked is None:
+        ranked = score_sentences(query, hits)
     if not ranked:
         return []
     scored = [quote for quote, _ in ranked]
@@ -219,16 +231,59 @@ def _other_dated_figure(best: Quote, scored: list[Quote], hits: list[Hit]) -> Qu
     return None
 
 
-def compose(query: Query, hits: list[Hit], min_score: float, took_ms: float = 0.0) -> Answer:
-    """Answer the query from `hits`, or say the documents do not, citing the hits either way."""
-    question = query.text
+def confidence_signals(
+    query: Query, hits: list[Hit], ranked: list[tuple[Quote, dict[str, float]]], quotes: list[Quote]
+) -> dict[str, float]:
+    """What the confidence model reads: how well the best passage and the quoted sentences fit the query.
+
+    Cosine alone tells "on topic" from "off topic", not "answered" from "not answered"; the signals
+    that tell those apart are whether the question's own names and figures appear in the evidence,
+    whether the asked-for kind of thing is there, and how clearly the best candidates beat the rest.
+    """
+    top = hits[0]
+    best, best_signals = ranked[0]
+    passage_words = stems(top.passage.text)
+    quoted = frozenset().union(*(stems(hits[q.n - 1].passage.text[q.start : q.end]) for q in quotes))
+    entities = query.entities
+    return {
+        "passage_cosine": top.score,
+        "best_cosine": max(h.score for h in hits[:CANDIDATE_PASSAGES]),
+        "rank_score": top.rank_score,
+        "rank_margin": top.rank_score - (hits[1].rank_score if len(hits) > 1 else 0.0),
+        "keyword": top.signals[1] if top.signals else 0.0,
+        "coverage": top.signals[3] if top.signals else 0.0,
+        "sentence_similarity": best_signals["similarity"],
+        "sentence_score": best.score,
+        "sentence_margin": best.score - (ranked[1][0].score if len(ranked) > 1 else 0.0),
+        "overlap": best_signals["overlap"],
+        "novelty": best_signals["novelty"],
+        "typed": float(query.kind is not None),
+        "fits": max((s[query.kind] for q, s in ranked if q in quotes), default=0.0) if query.kind else 0.0,
+        "has_entities": float(bool(entities)),
+        "entities_in_passage": len(entities & passage_words) / len(entities) if entities else 1.0,
+        "entities_in_answer": len(entities & quoted) / len(entities) if entities else 1.0,
+        "missing_in_passage": float(len(query.stems - passage_words)),
+        "question_words": float(len(query.stems)),
+        "follow_up": float(bool(query.context)),
+    }
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the documents offer as an answer, before deciding whether it is confident enough to give."""
+
+    text: str  # the quoted sentences with their markers; "" when nothing could be quoted
+    citations: list[Citation]
+    signals: dict[str, float]  # what the confidence model reads; empty when nothing was quoted
+
+
+def draft(query: Query, hits: list[Hit]) -> Draft:
+    """Quote the sentences that best answer the query, and measure how well they fit it."""
     citations = citations_for(hits)
-    # The rule calibrated in docs/benchmarks.md: the best cosine among the passages found.
-    if not hits or max(h.score for h in hits) < min_score:
-        return Answer(question, NOT_FOUND, False, took_ms, citations)
-    quotes = choose_sentences(query, hits)
+    ranked = score_sentences(query, hits) if hits else []
+    quotes = choose_sentences(query, hits, ranked)
     if not quotes:
-        return Answer(question, NOT_FOUND, False, took_ms, citations)
+        return Draft("", citations, {})
     dates = {citations[q.n - 1].published for q in quotes}
     dated = len(dates) > 1 and None not in dates  # sources of different dates: say which says what
     text = " ".join(
@@ -236,4 +291,25 @@ def compose(query: Query, hits: list[Hit], min_score: float, took_ms: float = 0.
         + f"{citations[q.n - 1].passage[q.start : q.end]} [{q.n}]"
         for q in quotes
     )
-    return Answer(question, text, True, took_ms, citations)
+    return Draft(text, citations, confidence_signals(query, hits, ranked, quotes))
+
+
+def compose(
+    query: Query,
+    hits: list[Hit],
+    min_confidence: float,
+    took_ms: float = 0.0,
+    model: confidence.Model | None = None,
+) -> Answer:
+    """Answer the query from `hits`, or say the documents may not, citing the hits either way.
+
+    The answer is given when its estimated probability of being right (`confidence`) reaches
+    `min_confidence`; below that the closest passages are still cited, but nothing is quoted as an answer.
+    """
+    found = draft(query, hits)
+    if not found.text:
+        return Answer(query.text, NOT_FOUND, False, 0.0, took_ms, found.citations)
+    probability = round((model or confidence.load()).probability(found.signals), 4)
+    if probability < min_confidence:
+        return Answer(query.text, NOT_FOUND, False, probability, took_ms, found.citations)
+    return Answer(query.text, found.text, True, probability, took_ms, found.citations)

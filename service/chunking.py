@@ -33,6 +33,9 @@ class ChunkSettings:
     target_tokens: int = 128  # all-MiniLM-L6-v2 was trained on inputs of up to 128 word pieces
     max_tokens: int = 254  # the model's 256 minus [CLS] and [SEP]: a hard limit, never exceeded
     min_tokens: int = 24  # shorter paragraphs (headings, captions) join the next paragraph
+    # Version of the rules that keep captions, credits, sign-offs and datelines out of passages
+    # (documents.boilerplate); 0 keeps everything. Recorded, so new rules rebuild the index.
+    boilerplate: int = 1
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:

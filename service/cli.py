@@ -244,7 +244,7 @@ def eval_cmd(
     app = _app(**flags)
     config = {
         key: app.config[key]
-        for key in ("MODEL", "BACKEND", "MIN_SCORE", "CHUNK_TARGET_TOKENS", "CHUNK_MIN_TOKENS")
+        for key in ("MODEL", "BACKEND", "MIN_CONFIDENCE", "CHUNK_TARGET_TOKENS", "CHUNK_MIN_TOKENS")
     }
     if retrieval:
         config["RETRIEVAL"] = retrieval

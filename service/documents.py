@@ -62,6 +62,64 @@ _BINARY_MAGIC = {
     b"7z\xbc\xaf": "7-Zip archive",
 }
 
+# Wire-service furniture that is not the story (see `boilerplate`). Credits and usage notices mark a
+# whole paragraph as a photo caption: captions are the paragraphs that carry them.
+_CAPTION = re.compile(
+    r"^\s*(?:\(FILES?\)|FILE(?: PHOTO)?\s*[-–—:]|File photo\b|(?:Photo|Image|Picture|Foto)s?\s*:)"
+    r"|\((?:AP |AFP |Reuters )?Photos?\b[^)]*\)"
+    r"|\([^()]*(?:\bvia (?:Getty Images|AP|AFP|Reuters|dpa|EPA)|/\s*(?:AP|AFP|Getty Images|Reuters|dpa|EPA|TASS))"
+    r"\b[^()]*\)"
+    r"|\bREUTERS/[A-Z]"
+    r"|\b(?:Photo|Image|Picture|Foto|Credit)s?\s*:\s*[^.\n]{0,80}(?:/|\b(?:AP|AFP|Reuters|dpa|EPA|Getty|"
+    r"NASA|Roscosmos|Interfax|TASS)\b)"
+    r"|RESTRICTED TO EDITORIAL USE|EDITORIAL USE ONLY|MANDATORY CREDIT|NO MARKETING|NO ADVERTISING"
+    r"|DISTRIBUTED AS A SERVICE TO CLIENTS",
+    re.I | re.M,
+)
+_AGENCY = r"(?:AFP|AP|Reuters|dpa|DPA|Interfax|TASS|RIA(?: Novosti)?|UPI|EFE|ANSA|Xinhua|Kyodo|Bloomberg|PA|EPA|KNA|epd)"
+# A paragraph that only signs off: "(AFP, dpa)", "(Reporting by ...; Editing by ...)", "© 2023 AFP".
+_SIGN_OFF = re.compile(
+    rf"^\s*\(?\s*{_AGENCY}(?:\s*[,/;&]\s*{_AGENCY}|\s+and\s+{_AGENCY})*\s*\)?\s*$"
+    r"|^\s*\(?\s*(?:Additional )?(?:Reporting|Writing|Editing|Compiled|Edited) by\b[^\n]{0,300}$"
+    r"|^\s*(?:©|\(c\)|Copyright (?:©|\(c\)|\d{4}))[^\n]{0,200}$",
+    re.I,
+)
+# The same sign-off closing a paragraph of story: "... in 2028. (AFP, dpa)".
+_TRAILING_SIGN_OFF = re.compile(
+    rf"\s*\(\s*(?:{_AGENCY}(?:\s*[,/;&]\s*{_AGENCY})*|(?:Additional )?(?:Reporting|Writing|Editing) by\b[^()]*)"
+    r"\s*\)\s*$",
+)
+# "MOSCOW, Aug 24 (Reuters) - ", "WASHINGTON (AP) — ", "MOSCOW, August 24. /TASS/. ", "BERLIN — ".
+_DATELINE = re.compile(
+    r"^\s*[A-Z][\w'.-]*(?:[ ,]+[A-Z][\w'.-]*){0,3}(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:,\s*\d{4})?\.?)?"
+    rf"\s*(?:\(\s*{_AGENCY}\s*\)\s*[-–—:]+|/\s*{_AGENCY}\s*/\.?|(?<=[A-Z]{{3}})\s+[-–—]{{1,2}})\s+"
+)
+_PARAGRAPHS = re.compile(r"[^\n]+(?:\n(?![ \t]*\n)[^\n]*)*")
+
+
+def boilerplate(text: str) -> tuple[tuple[int, int], ...]:
+    """Spans of `text` that are wire furniture, not story: photo captions and credits, usage notices,
+    agency sign-offs and datelines.
+
+    They stay in the document (a reader sees them), but never become passages, so they are never
+    quoted as an answer nor its only evidence. Recognised by the shapes wire services share (AFP, AP,
+    Reuters, dpa, Interfax, TASS), never by one article's words.
+    """
+    spans = []
+    for match in _PARAGRAPHS.finditer(text):
+        start, end = match.span()
+        paragraph = match.group()
+        if _CAPTION.search(paragraph) or _SIGN_OFF.match(paragraph):
+            spans.append((start, end))
+            continue
+        dateline = _DATELINE.match(paragraph)
+        if dateline and dateline.end() < len(paragraph):
+            spans.append((start, start + dateline.end()))
+        sign_off = _TRAILING_SIGN_OFF.search(paragraph)
+        if sign_off and sign_off.start() > 0:
+            spans.append((start + sign_off.start(), end))
+    return tuple(spans)
+
 
 @dataclass(frozen=True)
 class Document:
@@ -229,6 +287,7 @@ def _read_html(raw: bytes) -> tuple[dict[str, str], str]:
     footer's year is not a date. The title is `og:title`, else `<title>` without its site name.
     """
     import trafilatura  # on first use: a third of a second to import, and most folders hold no HTML
+    from trafilatura.settings import Document as TrafilaturaDocument
 
     try:
         tree = trafilatura.load_html(raw)  # decodes by the page's declared or detected charset
@@ -246,7 +305,9 @@ def _read_html(raw: bytes) -> tuple[dict[str, str], str]:
         )
     except Exception as exc:  # a damaged page must skip its file, never stop the others
         raise UnreadableDocument(_because("unreadable HTML", exc)) from None
-    text = "\n\n".join(block for block in _blocks(found.body) if block) if found else ""
+    if not isinstance(found, TrafilaturaDocument):
+        raise UnreadableDocument("no main text found in the HTML")
+    text = "\n\n".join(block for block in _blocks(found.body) if block)
     if len(text.split()) < MIN_HTML_WORDS:
         raise UnreadableDocument("no main text found in the HTML")
     if title and found.sitename:

@@ -7,6 +7,7 @@ the loaded index while a rebuild runs.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -32,9 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
     "PORT": 8000,
     "TOP_K": 5,
-    # Below this cosine between question and best passage, the documents are taken not to answer;
-    # chosen from data by bench/calibrate_refusal.py (docs/benchmarks.md).
-    "MIN_SCORE": 0.25,
+    # Below this estimated probability that the answer is right, the documents are taken not to answer;
+    # chosen from data by bench/train_confidence.py (docs/benchmarks.md).
+    "MIN_CONFIDENCE": 0.26,
     "MAX_QUESTION_CHARS": 2000,
     # hybrid (dense + BM25, re-scored), dense or keyword: the last two exist for comparison.
     "RETRIEVAL": "hybrid",
@@ -51,7 +52,7 @@ class Settings:
     index: Path
     model: str
     top_k: int
-    min_score: float
+    min_confidence: float
     max_question_chars: int
     chunking: ChunkSettings
     retrieval: str = "hybrid"
@@ -66,7 +67,7 @@ class Settings:
             raise ConfigError(f"RETRIEVAL must be one of {', '.join(MODES)}, not {get('RETRIEVAL')!r}")
         backend = check_backend(str(get("BACKEND")).strip() or DEFAULT_BACKEND)  # empty: the default
         try:
-            numbers = {key: float(get(key)) for key in ("TOP_K", "MIN_SCORE", "MAX_QUESTION_CHARS")}
+            numbers = {key: float(get(key)) for key in ("TOP_K", "MIN_CONFIDENCE", "MAX_QUESTION_CHARS")}
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid number in the configuration: {exc}") from None
         if not 1 <= numbers["TOP_K"] <= 20:
@@ -76,7 +77,7 @@ class Settings:
             index=Path(get("INDEX")).expanduser().resolve(),
             model=str(get("MODEL")),
             top_k=int(get("TOP_K")),
-            min_score=float(get("MIN_SCORE")),
+            min_confidence=float(get("MIN_CONFIDENCE")),
             max_question_chars=int(get("MAX_QUESTION_CHARS")),
             retrieval=str(get("RETRIEVAL")),
             backend=backend,
@@ -169,6 +170,5 @@ class Engine:
         k = top_k or self.settings.top_k
         query = analyse(index, self.embedder, question, history)
         hits = search(index, query, k, self.settings.retrieval)
-        answer = compose(query, hits, self.settings.min_score)
-        took_ms = round((time.perf_counter() - started) * 1000, 1)
-        return Answer(answer.question, answer.answer, answer.answered, took_ms, answer.citations)
+        answer = compose(query, hits, self.settings.min_confidence)
+        return dataclasses.replace(answer, took_ms=round((time.perf_counter() - started) * 1000, 1))

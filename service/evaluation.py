@@ -30,6 +30,8 @@ class Tally:
     answer_hits: int = 0
     answer_hits_gold_first: int = 0
     refusals: dict[str, int] = field(default_factory=lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
+    # (confidence, whether the drafted answer is right) for every question, refused ones included
+    confidences: list[tuple[float, bool]] = field(default_factory=list)
 
     def figures(self) -> dict[str, float | int]:
         ranks = self.ranks
@@ -46,12 +48,35 @@ class Tally:
             "answered_when_answerable": (self.refusals["tn"])
             / max(1, self.refusals["tn"] + self.refusals["fp"]),
         }
+        if self.confidences:
+            out["ece"] = expected_calibration_error(self.confidences)
         impossible = self.refusals["tp"] + self.refusals["fn"]
         if impossible:
             out["unanswerable"] = impossible
             out["refusal_precision"] = self.refusals["tp"] / max(1, self.refusals["tp"] + self.refusals["fp"])
             out["refusal_recall"] = self.refusals["tp"] / impossible
         return out
+
+
+def expected_calibration_error(pairs: list[tuple[float, bool]], bins: int = 10) -> float:
+    """How far confidence is from the share of right answers, averaged over ten equal-width bins."""
+    confidence = np.array([c for c, _ in pairs])
+    right = np.array([r for _, r in pairs], dtype=np.float64)
+    which = np.clip((confidence * bins).astype(int), 0, bins - 1)
+    return float(
+        sum(
+            (which == b).mean() * abs(confidence[which == b].mean() - right[which == b].mean())
+            for b in range(bins)
+            if (which == b).any()
+        )
+    )
+
+
+def kind_of(q: dict[str, Any]) -> str:
+    """The question's group for per-kind figures: single, follow-up or unanswerable."""
+    if q.get("is_impossible"):
+        return "unanswerable"
+    return "follow-up" if q.get("history") else "single"
 
 
 def write_corpus(folder: Path, passages_file: Path) -> dict[str, str]:
@@ -97,8 +122,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """Index `folder/passages.jsonl`, ask `folder/questions.jsonl`, and return the figures."""
     questions = list(questions) if questions is not None else read_questions(folder / "questions.jsonl")
+    # Every question is drafted (threshold 0) and the configured threshold applied here, so that the
+    # confidence of refused answers can be checked against their drafts too (calibration).
+    threshold = float({**DEFAULTS, **(config or {})}["MIN_CONFIDENCE"])
     started = time.perf_counter()
-    with benchmark_engine(folder, config) as (engine, by_path):
+    with benchmark_engine(folder, {**(config or {}), "MIN_CONFIDENCE": 0.0}) as (engine, by_path):
         build_seconds = time.perf_counter() - started
         manifest = engine.index().manifest
         engine.ask("warm-up question")
@@ -110,10 +138,9 @@ def evaluate(
             started = time.perf_counter()
             answer = engine.ask(q["question"], top_k=top_k, history=history)
             latencies.append((time.perf_counter() - started) * 1000)
-            for tally in (
-                (tallies["all"], tallies[q.get("kind", "all")]) if q.get("kind") else (tallies["all"],)
-            ):
-                _score(tally, q, answer, by_path)
+            kinds = dict.fromkeys(["all", kind_of(q), q.get("kind") or kind_of(q)])
+            for kind in kinds:
+                _score(tallies[kind], q, answer, by_path, threshold)
             if progress:
                 progress(i + 1, len(questions))
 
@@ -132,18 +159,21 @@ def evaluate(
     return result
 
 
-def _score(tally: Tally, q: dict[str, Any], answer: Any, by_path: dict[str, str]) -> None:
+def _score(tally: Tally, q: dict[str, Any], answer: Any, by_path: dict[str, str], threshold: float) -> None:
     impossible = bool(q.get("is_impossible"))
-    refused = not answer.answered
+    refused = not answer.answered or answer.confidence < threshold
     key = ("tp" if refused else "fn") if impossible else ("fp" if refused else "tn")
     tally.refusals[key] += 1
+    drafted = answer.answer.lower() if answer.answered else ""
+    right = not impossible and any(a.lower() in drafted for a in q.get("answers", []))
+    if answer.answered:
+        tally.confidences.append((answer.confidence, right))
     if impossible:
         return
     cited = [by_path.get(c.path) for c in answer.citations]
     rank = next((i for i, pid in enumerate(cited, 1) if pid == q["gold_pid"]), None)
     tally.ranks.append(rank)
-    text = answer.answer.lower()
-    hit = any(a.lower() in text for a in q.get("answers", []))
+    hit = right and not refused  # an answer-level hit: a gold answer in the answer given
     tally.answer_hits += hit
     if rank == 1:
         tally.answer_hits_gold_first += hit

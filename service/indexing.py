@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .chunking import ChunkSettings, chunk, sentences
-from .documents import Document, Skipped, Unchanged, fingerprint, load_documents
+from .documents import Document, Skipped, Unchanged, boilerplate, fingerprint, load_documents
 from .embedding import Embedder
 from .store import (
     Batch,
@@ -115,16 +115,33 @@ def chunk_document(
         max_tokens=min(settings.max_tokens, budget),
         target_tokens=min(settings.target_tokens, budget),
     )
-    # A passage never runs over a page break, so a citation's page is the page of everything it quotes.
-    bounds = [*doc.pages, len(doc.text)] if doc.pages else [0, len(doc.text)]
     spans = [
         (start + a, start + b)
-        for start, end in itertools.pairwise(bounds)
+        for start, end in story_regions(doc, settings)
         for a, b in chunk(doc.text[start:end], embedder.count_tokens, limits)
     ]
     return [
         Passage(first_id + i, doc.id, start, end, doc.text[start:end]) for i, (start, end) in enumerate(spans)
     ]
+
+
+def story_regions(doc: Document, settings: ChunkSettings) -> list[tuple[int, int]]:
+    """The stretches of `doc.text` that passages may cover: pages, less captions, credits and datelines.
+
+    A passage never runs over a page break, so a citation's page is the page of everything it quotes;
+    and never over wire furniture (`documents.boilerplate`), so that is never quoted as an answer.
+    """
+    bounds = [*doc.pages, len(doc.text)] if doc.pages else [0, len(doc.text)]
+    regions = list(itertools.pairwise(bounds))
+    if settings.boilerplate:
+        for cut_start, cut_end in boilerplate(doc.text):
+            regions = [
+                piece
+                for start, end in regions
+                for piece in ((start, min(end, cut_start)), (max(start, cut_end), end))
+                if piece[0] < piece[1]
+            ]
+    return regions
 
 
 def _title_for_embedding(title: str, embedder: Embedder) -> str:

@@ -46,7 +46,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 READY_PROBE_QUESTION = "What do the documents report?"
 READY_CACHE_SECONDS = 5.0
 EXTENSION = "issqa.metrics"
-disable_created_metrics()  # the `*_created` series only double the output; rates need none of them
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the `*_created` series only double the output; rates need none of them
 
 
 class Metrics:
@@ -87,7 +87,7 @@ class Metrics:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(self.index_collector)
         return registry
 
@@ -135,7 +135,8 @@ def _timestamp(iso: str) -> float:
 
 def metrics(app: Flask | None = None) -> Metrics:
     """The metrics of `app` (default: the current app)."""
-    return (app or current_app).extensions[EXTENSION]
+    found: Metrics = (app or current_app).extensions[EXTENSION]
+    return found
 
 
 def record_answer(answered: bool) -> None:
@@ -204,13 +205,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is at the time, so replaced streams (tests, daemons) still work."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -241,7 +242,7 @@ def request_id() -> str:
         given = request.headers.get(REQUEST_ID_HEADER, "")
         rid = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         g.request_id = rid
-    return rid
+    return str(rid)
 
 
 def init_app(app: Flask) -> None:

@@ -33,6 +33,7 @@ _RECENCY = re.compile(
     re.I,
 )
 _MARKER = re.compile(r"\s*\[\d+\]|^Reported \d{4}-\d{2}-\d{2}: |(?<= )Reported \d{4}-\d{2}-\d{2}: ")
+_CITATION = re.compile(r"\s*\[\d+\]")
 _NAME_WORD = re.compile(r"\b[A-Z][\w’'-]*[\w]")
 # "he" and "she" point at a person, and the person a conversation has just met is most often the
 # one the last answer named ("Who replaced Rogozin?" ... "What was his previous job?").
@@ -42,7 +43,9 @@ _TOKEN = re.compile(r"[\w’'-]+")
 _NUMBER_ASKED = re.compile(r"\bhow (many|much|far|high|long|big|large|old|often|fast)\b")
 _TIME_ASKED = re.compile(r"\b(when|what year|which year|what date|what day|what month)\b")
 _PERSON_ASKED = re.compile(r"\b(who|whom|whose)\b")
-_PLACE_ASKED = re.compile(r"\bwhere\b")
+_PLACE_ASKED = re.compile(
+    r"\bwhere\b|\b(which|what) (country|countries|nation|city|town|state|region|province|continent|planet)\b"
+)
 
 # Follow-ups (bench/tune_followup.py, tuned on bench/data/followups, docs/benchmarks.md): the earlier
 # turn's terms that the passages they find share widely are the conversation's topic; they are added
@@ -61,7 +64,10 @@ class Query:
     text: str  # as asked
     vector: np.ndarray  # unit length; for a follow-up, the conversation's topic is blended in
     stems: frozenset[str]  # of the question's own content words
-    tokens: frozenset[str]  # its words as written, lowercased: a name none of whose words are here is new
+    tokens: frozenset[
+        str
+    ]  # its words and its context's, lowercased: a name none of whose words are here is new
+    entities: frozenset[str]  # stems of its names and figures: what an answer's evidence must mention
     kind: str | None  # what it asks for: person, time, number, place, or None
     search_stems: frozenset[str]  # of the question and its context: what a passage should cover
     keyword: str | None  # the keyword (FTS5) query over the question and its context
@@ -94,6 +100,7 @@ def read(
     *,
     context: str = "",
     already_said: str = "",
+    referents: str = "",
     frequencies: Callable[[list[str]], dict[str, int]] | None = None,
     passages: int = 0,
 ) -> Query:
@@ -104,13 +111,21 @@ def read(
     """
     own = content_words(question)
     both = own | content_words(context) if context else own
+    written = _TOKEN.findall(question)
     if passages * len(both) <= KEYWORD_BUDGET:
         frequencies = None
     return Query(
         text=question,
         vector=vector,
         stems=stem_words(own),
-        tokens=frozenset(_TOKEN.findall(question.lower())),
+        # A pronoun stands for what the previous turn was about: "Who replaced him?" after an answer
+        # about Rogozin asks for a name other than Rogozin's.
+        tokens=frozenset(w.lower() for w in written) | frozenset(_TOKEN.findall(referents.lower())),
+        entities=stem_words(
+            w.lower().strip("'’")
+            for i, w in enumerate(written)
+            if ((i and w[0].isupper()) or any(c.isdigit() for c in w)) and w.lower() not in STOPWORDS
+        ),
         kind=answer_type(question),
         search_stems=stem_words(both),
         keyword=terms_query(both, frequencies),
@@ -142,6 +157,7 @@ def analyse(
         vector,
         context=context,
         already_said=said,
+        referents=referents(history) if context else "",
         frequencies=index.word_frequencies,
         passages=index.size,
     )
@@ -195,6 +211,20 @@ def topic_terms(
     titles = {d.id: d.title for d in index.documents(p.document_id for p in passages.values()).values()}
     held = [stems(p.text) | stems(titles.get(p.document_id, "")) for p in passages.values()]
     return [t for t in terms if sum(stems(t) <= words for words in held) >= share * len(held) and stems(t)]
+
+
+def referents(history: History) -> str:
+    """What a pronoun in a follow-up stands for: the last question and the names of the last answer's
+    first sentence, the one that answered it ("him" after "Who was dismissed?" is the man dismissed,
+    not his successor named in the sentence after)."""
+    question = answer = ""
+    for turn in reversed(history):
+        if turn["role"] == "assistant" and not answer and not question:
+            answer = _MARKER.sub("", _CITATION.split(turn["content"], maxsplit=1)[0])
+        elif turn["role"] == "user":
+            question = turn["content"]
+            break
+    return " ".join([question, *_NAME_WORD.findall(answer)])
 
 
 def conversation_context(index: Index, question: str, history: History, share: float = TOPIC_SHARE) -> str:

@@ -32,6 +32,9 @@ class Hit:
     score: float
     sentences: tuple[Sentence, ...] = ()
     rank_score: float = 0.0
+    signals: tuple[
+        float, ...
+    ] = ()  # stage two's signals, in the order of SIGNALS (answer confidence reads them)
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,10 @@ def _recency(published: dict[int, str | None]) -> dict[int, float]:
 def rank(found: Candidates, mode: str = "hybrid", weights: dict[str, float] = WEIGHTS) -> np.ndarray:
     """Candidate scores for a retrieval mode; higher ranks first."""
     if mode == "dense":
-        return found.signals[:, 0]
+        return np.asarray(found.signals[:, 0])
     if mode == "keyword":
-        return found.signals[:, 1] - (found.signals[:, 1] == 0)  # non-matches rank last
-    return found.signals @ np.array([weights[s] for s in SIGNALS])
+        return np.asarray(found.signals[:, 1] - (found.signals[:, 1] == 0))  # non-matches rank last
+    return np.asarray(found.signals @ np.array([weights[s] for s in SIGNALS]))
 
 
 def search(index: Index, query: Query, k: int, mode: str = "hybrid") -> list[Hit]:
@@ -128,6 +131,7 @@ def search(index: Index, query: Query, k: int, mode: str = "hybrid") -> list[Hit
             score=float(found.signals[i, 0]),
             sentences=tuple(sentences[pid]),
             rank_score=float(scores[i]),
+            signals=tuple(found.signals[i].tolist()),
         )
         for i, pid in zip(order, top, strict=True)
         if pid in passages

@@ -33,7 +33,7 @@ _STEMMER = Stemmer.Stemmer("english")
 
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    return _STEMMER.stemWord(word)
+    return str(_STEMMER.stemWord(word))
 
 
 @lru_cache(maxsize=65536)
@@ -93,4 +93,4 @@ _PORTER = Stemmer.Stemmer("porter")
 
 def fts_term(word: str) -> str:
     """`word` as SQLite FTS5's `porter unicode61` tokenizer indexes it (the original Porter stemmer)."""
-    return _PORTER.stemWord(word.lower())
+    return str(_PORTER.stemWord(word.lower()))

@@ -93,7 +93,9 @@ def with_metadata(name: str, data: bytes, meta: Mapping[str, str | None]) -> byt
         raise BadRequest(f"Cannot add {name!r}: not UTF-8 text.", code="unreadable_document") from None
     except UnreadableDocument as exc:
         raise BadRequest(f"Cannot add {name!r}: {exc}.", code="unreadable_document") from None
-    block = yaml.safe_dump({**existing, **fields}, sort_keys=False, allow_unicode=True)
+    merged: dict[object, object] = dict(existing)
+    merged.update(fields)
+    block = yaml.safe_dump(merged, sort_keys=False, allow_unicode=True)
     return f"---\n{block}---\n{body}".encode()
 
 

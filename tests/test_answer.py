@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from service.answer import NOT_FOUND, compose, features
 from service.documents import Document
@@ -44,22 +45,26 @@ def split_answer(answer: str) -> list[tuple[str | None, str, int]]:
 def test_the_sentence_that_answers_is_chosen_not_the_first():
     text = "The mission was announced. The launch is planned for September. Crews were named."
     hit = make_hit(text, [unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)], score=0.6)
-    answer = compose(read("When is the launch planned?", unit(0.1, 1, 0)), [hit], min_score=0.3)
+    answer = compose(read("When is the launch planned?", unit(0.1, 1, 0)), [hit], min_confidence=0.0)
     assert answer.answered
     assert answer.answer == "The launch is planned for September. [1]"
 
 
-def test_below_the_threshold_the_documents_do_not_say_and_citations_remain():
+def test_below_the_threshold_the_documents_may_not_say_and_citations_remain():
     hit = make_hit("Something unrelated.", [unit(1, 0)], score=0.12)
-    answer = compose(read("What is the capital of Peru?", unit(0, 1)), [hit], min_score=0.3)
+    query = read("What is the capital of Peru?", unit(0, 1))
+    given = compose(query, [hit], min_confidence=0.0)
+    assert given.answered and given.answer == "Something unrelated. [1]"
+    answer = compose(query, [hit], min_confidence=given.confidence + 0.01)
     assert not answer.answered
     assert answer.answer == NOT_FOUND
+    assert answer.confidence == given.confidence, "a refusal still says how confident the best draft was"
     assert [c.n for c in answer.citations] == [1]
 
 
 def test_no_hits_means_not_answered():
-    answer = compose(read("Anything?", unit(1, 0)), [], min_score=0.3)
-    assert not answer.answered and answer.citations == []
+    answer = compose(read("Anything?", unit(1, 0)), [], min_confidence=0.0)
+    assert not answer.answered and answer.citations == [] and answer.confidence == 0.0
 
 
 def test_answer_type_from_the_question_word():
@@ -84,14 +89,14 @@ def test_the_next_sentence_is_quoted_when_it_holds_what_the_best_one_lacks():
     # The dismissal sentence is closer in meaning, but only the next one names a person.
     vectors = [unit(1, 0.2, 0), unit(0.85, 0, 0.53)]
     answer = compose(
-        read("Who replaced the chief?", unit(1, 0, 0)), [make_hit(text, vectors, score=0.6)], 0.3
+        read("Who replaced the chief?", unit(1, 0, 0)), [make_hit(text, vectors, score=0.6)], 0.0
     )
     assert answer.answer == (
         "The agency announced the dismissal of its chief. [1] The new head will be Deputy Minister Ivan Petrov. [1]"
     )
     # The same pair for a question that asks for no person: the far next sentence stays out.
     answer = compose(
-        read("Why was the chief dismissed?", unit(1, 0, 0)), [make_hit(text, vectors, score=0.6)], 0.3
+        read("Why was the chief dismissed?", unit(1, 0, 0)), [make_hit(text, vectors, score=0.6)], 0.0
     )
     assert answer.answer == "The agency announced the dismissal of its chief. [1]"
 
@@ -118,3 +123,56 @@ def test_real_answers_are_verbatim_quotes_whose_markers_resolve(ask):
             assert n in numbers
             assert sentence in body["citations"][n - 1]["passage"]
             assert date in (None, body["citations"][n - 1]["published"])
+
+
+def _follow_up(ask, first: str, second: str) -> tuple[dict, dict]:
+    """Ask `first`, then `second` with the conversation so far, as the chat page sends it."""
+    one = ask(first)
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": one["answer"]}]
+    return one, ask(second, history=history)
+
+
+def test_a_sentence_already_quoted_is_quoted_again_when_it_holds_the_asked_for_person(ask):
+    one, two = _follow_up(ask, "Who was dismissed as head of Roscosmos in July 2022?", "Who replaced him?")
+    assert one["answered"] and "Rogozin" in one["answer"]
+    assert two["answered"] and "Borisov" in two["answer"], two["answer"]
+
+
+def test_a_follow_up_about_another_country_gets_the_sentence_that_names_it(ask):
+    one, two = _follow_up(
+        ask, "What happened to the Luna-25 probe?", "Which country landed successfully a few days later?"
+    )
+    assert one["answered"] and "Luna-25" in one["answer"]
+    assert two["answered"] and "India" in two["answer"], two["answer"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How much does NASA pay for a seat on a Soyuz?",
+        "Who is the director general of ESA?",
+        "When will humans land on Mars?",
+        "What is the recipe for a chocolate soufflé?",
+    ],
+)
+def test_questions_the_documents_do_not_answer_are_refused_with_low_confidence(ask, question):
+    body = ask(question)
+    assert not body["answered"], body["answer"]
+    assert body["answer"] == NOT_FOUND and body["confidence"] < 0.5
+    assert body["citations"], "the closest passages are still shown"
+    assert all(
+        "(FILES)" not in c["passage"] and "MANDATORY CREDIT" not in c["passage"] for c in body["citations"]
+    )
+
+
+def test_answers_the_documents_give_carry_a_higher_confidence_than_refusals(ask):
+    answered = ask("Who replaced Rogozin?")
+    refused = ask("Who is the director general of ESA?")
+    assert answered["answered"] and 0.0 <= refused["confidence"] < answered["confidence"] <= 1.0
+
+
+def test_most_answerable_news_questions_are_answered(ask):
+    # The confidence model learned on SQuAD; news questions that paraphrase the text score lower and a
+    # few are refused (docs/benchmarks.md, section 12). Most must still be answered, with the phrase.
+    answered = [(q, p) for q, p in ANSWERABLE if ask(q)["answered"]]
+    assert len(answered) >= 0.8 * len(ANSWERABLE), [q for q, _ in ANSWERABLE if (q, _) not in answered]

@@ -19,7 +19,7 @@ def test_ask_returns_the_documented_shape(client, news_index):
     assert response.status_code == 200
     assert response.content_type == "application/json"
     body = response.get_json()
-    assert set(body) == {"question", "answer", "answered", "took_ms", "citations"}
+    assert set(body) == {"question", "answer", "answered", "confidence", "took_ms", "citations"}
     assert body["question"] == "Who replaced Rogozin?"
     assert body["answered"] is True
     assert isinstance(body["took_ms"], float) and body["took_ms"] > 0
@@ -192,7 +192,7 @@ def test_ask_streams_citations_then_word_pieces_then_the_whole_body(client):
     events = _events(response.get_data(as_text=True))
     names = [name for name, _ in events]
     assert names[0] == "citations" and names[-1] == "done" and set(names[1:-1]) == {"delta"}
-    assert events[0][1] == {k: plain[k] for k in ("question", "answered", "citations")}
+    assert events[0][1] == {k: plain[k] for k in ("question", "answered", "confidence", "citations")}
     pieces = [data["text"] for name, data in events if name == "delta"]
     assert len(pieces) > 3 and "".join(pieces) == plain["answer"]
     done = events[-1][1]

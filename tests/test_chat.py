@@ -332,13 +332,24 @@ def test_not_answered_looks_different_and_copy_gives_plain_text(page: Page) -> N
     assert body["answered"] is False
     reply = page.locator(".msg-assistant").last
     expect(reply).to_have_class("msg msg-assistant is-unanswered")
-    expect(reply.locator(".badge")).to_have_text("Not in the documents")
+    expect(reply.locator(".badge")).to_have_text("The documents may not say this")
+    # Never shown as an answer: only where the closest passage is, and that passage.
+    expect(reply.locator(".answer")).to_have_text("The documents may not say this; the closest passage is\u00a01:")
+    expect(reply.locator("blockquote.closest")).to_contain_text(body["citations"][0]["passage"][:60])
+    expect(reply.locator("button.cite")).to_have_count(1)
     expect(reply.locator(".sources-title")).to_have_text("Nearest passages")
-    expect(reply.locator("button.cite")).to_have_count(0)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _hide_test_document(page)
+    _shot(page, "desktop-unsure")
 
     body = _ask(page, "Who replaced Rogozin?")
     reply = page.locator(".msg-assistant").last
     expect(reply.locator(".badge")).to_have_count(0)
+    # A confident answer shows no extra noise: no badge, no confidence figure, no hedging.
+    expect(reply.locator(".answer")).to_have_text(re.compile(r"^(?!The documents may not).*Borisov"))
+    expect(reply.locator("blockquote.closest")).to_have_count(0)
+    assert str(body["confidence"]) not in reply.inner_text()
+    _shot(page, "desktop-confident")
     reply.get_by_role("button", name="Copy").click()
     expect(reply.get_by_role("button", name="Copied")).to_be_visible()
     text = page.evaluate("navigator.clipboard.readText()")

@@ -18,7 +18,7 @@ from service.documents import (
     split_front_matter,
 )
 
-from .conftest import DOCUMENTS
+from .conftest import DOCUMENTS, SHARED
 from .files import ARTICLE_HTML, HTML_NOISE, encrypt, make_pdf, page_text
 
 
@@ -288,3 +288,81 @@ def test_html_in_a_declared_legacy_charset_is_decoded(tmp_path):
     (tmp_path / "l.html").write_bytes((page + "</p></article></body></html>").encode("latin-1"))
     doc = load(tmp_path)[0]["l.html"]
     assert doc.title == "Café" and "crème brûlée" in doc.text
+
+
+# Wire furniture in the styles of several agencies, each as it would stand in an article, with the story
+# sentence it must not swallow ("" when the whole paragraph is furniture).
+CAPTIONS = [
+    "FILE - In this Oct. 11, 2018 file photo, the Soyuz MS-10 spacecraft blasts off from Baikonur. "
+    "(AP Photo/Dmitri Lovetsky, File)",
+    "A Soyuz rocket stands on the launch pad in Baikonur, Kazakhstan, October 10, 2018. "
+    "REUTERS/Shamil Zhumatov/File Photo",
+    "Die Crew winkt vor dem Start. Foto: Bill Ingalls/NASA/dpa",
+    "The crew of Expedition 68 in the Zvezda module (Photo by Joel Kowsky/NASA via Getty Images)",
+    "Photo: Roscosmos press service/TASS",
+    "EDITORS NOTE: EDITORIAL USE ONLY. MANDATORY CREDIT: NASA",
+]
+SIGN_OFFS = [
+    "(AFP, dpa)",
+    "(Reporting by Joey Roulette; Editing by Leslie Adler)",
+    "© 2023 AFP",
+    "(Interfax)",
+]
+DATELINES = [
+    ("MOSCOW, Aug 24 (Reuters) - ", "Russia said on Thursday it would fly an American astronaut."),
+    ("WASHINGTON (AP) — ", "NASA said the joint flights would resume."),
+    ("MOSCOW, August 24. /TASS/. ", "Roscosmos agreed an extra Soyuz seat."),
+    ("BERLIN — ", "The German space agency welcomed the deal."),
+]
+STORY = [
+    "The US (NASA) and Russia agreed on cross flights in July 2022.",
+    "Interfax said the deal was signed on Friday; the photo session followed.",
+    "The astronauts spoke to reporters via video link (from orbit) on Monday.",
+    "Copyright law was not discussed at the meeting in Moscow.",
+]
+
+
+def test_the_seed_caption_and_sign_off_are_recognised_as_boilerplate():
+    _, body = split_front_matter(
+        (DOCUMENTS / "2022-07-15-nasa-resumes-joint-iss-flights-with-russia.txt").read_text()
+    )
+    spans = documents.boilerplate(body)
+    found = [body[a:b] for a, b in spans]
+    assert found[0].startswith("(FILES) This NASA photo") and found[0].endswith(
+        "DISTRIBUTED AS A SERVICE TO CLIENTS"
+    )
+    assert found[-1].strip() == "(AFP, dpa)" and body.rstrip().endswith(found[-1].strip())
+    # The story between them is not touched.
+    assert "The US space agency Nasa wants to resume cooperation" not in "".join(found)
+
+
+@pytest.mark.parametrize("caption", CAPTIONS)
+def test_captions_in_other_agencies_styles_are_whole_paragraphs_of_boilerplate(caption):
+    text = f"The crew docked on Friday.\n\n{caption}\n\nThe next flight is planned for March."
+    start = text.index(caption)
+    assert documents.boilerplate(text) == ((start, start + len(caption)),)
+
+
+@pytest.mark.parametrize("sign_off", SIGN_OFFS)
+def test_agency_sign_offs_are_boilerplate_alone_or_closing_a_paragraph(sign_off):
+    alone = f"The flight is planned for 2028.\n\n{sign_off}"
+    assert [alone[a:b] for a, b in documents.boilerplate(alone)] == [sign_off]
+    if sign_off.startswith("("):
+        closing = f"The flight is planned for 2028. {sign_off}"
+        assert [closing[a:b].strip() for a, b in documents.boilerplate(closing)] == [sign_off]
+
+
+@pytest.mark.parametrize(("dateline", "story"), DATELINES)
+def test_datelines_are_cut_from_the_story_they_open(dateline, story):
+    text = dateline + story
+    assert documents.boilerplate(text) == ((0, len(dateline)),)
+
+
+@pytest.mark.parametrize("sentence", STORY)
+def test_story_sentences_with_parentheses_or_agency_names_are_not_boilerplate(sentence):
+    assert documents.boilerplate(f"{sentence}\n\nThe crew returned safely.") == ()
+
+
+def test_no_shared_corpus_paragraph_is_taken_for_boilerplate():
+    for path in sorted((SHARED / "corpora/wikipedia-space").iterdir()):
+        assert documents.boilerplate(path.read_text(encoding="utf-8")) == (), path.name

@@ -75,3 +75,31 @@ def test_the_project_question_set_is_well_formed():
     for q in questions:
         if not q["is_impossible"]:
             assert all(a in passages[q["gold_pid"]]["text"] for a in q["answers"]), q["qid"]
+
+
+def test_eval_scores_answers_per_kind_and_the_calibration(tmp_path):
+    bench = make_benchmark(tmp_path / "bench")
+    follow_up = {
+        "qid": "5",
+        "question": "What are they called?",
+        "gold_pid": "Mars#0",
+        "answers": ["Phobos"],
+        "history": [
+            {"role": "user", "content": "How many moons does Mars have?"},
+            {"role": "assistant", "content": "Mars has two small moons, Phobos and Deimos. [1]"},
+        ],
+    }
+    with (bench / "questions.jsonl").open("a", encoding="utf-8") as f:
+        f.write("\n" + json.dumps(follow_up))
+    # Every draft answered (threshold 0), so the answer text, not the refusal rule, is what is scored.
+    result = CliRunner().invoke(
+        main, ["eval", str(bench), "--json"], env={"ISSQA_MIN_CONFIDENCE": "0"}, catch_exceptions=False
+    )
+    figures = json.loads(result.output[result.output.index("{") :])
+    kinds = figures["by_kind"]
+    assert set(kinds) == {"single", "follow-up", "unanswerable"}
+    assert kinds["single"]["answerable"] == 3 and kinds["follow-up"]["answerable"] == 1
+    assert kinds["unanswerable"]["unanswerable"] == 1
+    # An answer-level hit: the gold answer is in the answer text, not only in a cited passage.
+    assert kinds["follow-up"]["answer_hit_rate"] == 1.0
+    assert 0.0 <= figures["ece"] <= 1.0

@@ -322,3 +322,38 @@ def test_killing_the_real_indexer_mid_embedding(tmp_path, corpus, embedder):
     assert index.keyword_search('"artemis"', 3) and len(index.documents()) == 3
     rebuilt = build_index(corpus, index_dir, embedder, full=True)  # the killed build's lock is gone
     assert rebuilt.full and rebuilt.passages == manifest["passages"]
+
+
+def test_captions_credits_and_datelines_never_become_passages(tmp_path, fake_embedder):
+    docs = tmp_path / "documents"
+    docs.mkdir()
+    seed = "2022-07-15-nasa-resumes-joint-iss-flights-with-russia.txt"
+    shutil.copy(ROOT / "documents" / seed, docs / seed)
+    (docs / "wire.txt").write_text(
+        "Soyuz seat swap agreed\n\n"
+        "MOSCOW, Aug 24 (Reuters) - Russia and the United States agreed an extra Soyuz flight for an "
+        "American astronaut, the space agencies said on Thursday, in a rare sign of cooperation.\n\n"
+        "A Soyuz rocket stands on the launch pad in Baikonur, Kazakhstan, October 10, 2018. "
+        "REUTERS/Shamil Zhumatov/File Photo\n\n"
+        "The flight is planned for next year, and a Russian cosmonaut will fly on a US spacecraft in return.\n\n"
+        "(Reporting by Joey Roulette; Editing by Leslie Adler)\n",
+        encoding="utf-8",
+    )
+    build_index(docs, tmp_path / "index", fake_embedder)
+    index = Index(tmp_path / "index")
+    passages = [p for doc in index.documents() for p in index.passages_of(doc)]
+    text = "\n".join(p.text for p in passages)
+    for furniture in (
+        "(FILES)",
+        "RESTRICTED TO EDITORIAL USE",
+        "(AFP, dpa)",
+        "REUTERS/",
+        "Reporting by",
+        "(Reuters) -",
+    ):
+        assert furniture not in text, furniture
+    # The story around them is all there, with offsets that still slice the document.
+    assert "Russia and the United States agreed an extra Soyuz flight" in text
+    assert "The US space agency Nasa wants to resume cooperation" in text
+    documents = index.documents()
+    assert all(documents[p.document_id].text[p.start : p.end] == p.text for p in passages)

@@ -66,6 +66,7 @@ def test_plain_completion_carries_the_answer_and_its_sources(client: OpenAI, liv
     extra = completion.model_extra["issqa"]
     assert extra["answered"] is True
     assert extra["citations"] == expected["citations"]
+    assert extra["confidence"] == expected["confidence"] and 0.0 < extra["confidence"] <= 1.0
     assert (
         completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
     )

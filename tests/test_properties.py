@@ -141,11 +141,12 @@ def _quotes_verbatim(answer: str, candidates: list[tuple[int, str, str | None]])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(question=st.text(min_size=1, max_size=80), vector=VECTOR, found=hits(), min_score=st.floats(-1, 1))
+@given(question=st.text(min_size=1, max_size=80), vector=VECTOR, found=hits(), min_confidence=st.floats(0, 1))
 def test_every_marker_resolves_and_every_quote_is_verbatim(
-    question: str, vector: np.ndarray, found: list[Hit], min_score: float
+    question: str, vector: np.ndarray, found: list[Hit], min_confidence: float
 ) -> None:
-    answer = compose(read(question, vector), found, min_score)
+    answer = compose(read(question, vector), found, min_confidence)
+    assert 0.0 <= answer.confidence <= 1.0
     assert [c.n for c in answer.citations] == list(range(1, len(found) + 1))
     for citation, hit in zip(answer.citations, found, strict=True):
         assert citation.passage == hit.passage.text  # the citation is exactly its passage
@@ -153,7 +154,7 @@ def test_every_marker_resolves_and_every_quote_is_verbatim(
     if not answer.answered:
         assert answer.answer == NOT_FOUND
         return
-    assert max(h.score for h in found) >= min_score
+    assert answer.confidence >= min_confidence
     candidates = [
         (c.n, hit.passage.text[s.start : s.end], c.published)
         for c, hit in zip(answer.citations, found, strict=True)

@@ -42,7 +42,9 @@ def test_the_keyword_query_keeps_the_rarest_words_only_on_a_large_corpus():
     counts = {"station": 40_000, "soyuz": 900, "kikina": 3, "flights": 20_000, "fly": 15_000}
     question = "Will Kikina fly Soyuz flights to the station?"
     small = read(question, unit(1, 0), frequencies=lambda words: {w: counts[w] for w in words}, passages=100)
-    large = read(question, unit(1, 0), frequencies=lambda words: {w: counts[w] for w in words}, passages=10**6)
+    large = read(
+        question, unit(1, 0), frequencies=lambda words: {w: counts[w] for w in words}, passages=10**6
+    )
     assert small.keyword == '"flights" OR "fly" OR "kikina" OR "soyuz" OR "station"'
     assert "station" not in (large.keyword or "") and '"kikina"' in (large.keyword or "")
 
@@ -69,9 +71,9 @@ def test_nothing_below_the_engine_splits_the_question_again(news_index, embedder
     question = "Who was dismissed as head of Roscosmos in July 2022?"
     query = analyse(engine.index(), embedder, question)
     hits = retrieval.search(engine.index(), query, 5)
-    result = answer.compose(query, hits, min_score=0.0)
+    result = answer.compose(query, hits, min_confidence=0.0)
     assert result.answered and spy_on_splitting, "passages and sentences are still split"
     assert all(question not in value for value in spy_on_splitting)
     follow_up = analyse(engine.index(), embedder, "Who replaced him?", ROGOZIN_TURN)
-    answer.compose(follow_up, retrieval.search(engine.index(), follow_up, 5), min_score=0.0)
+    answer.compose(follow_up, retrieval.search(engine.index(), follow_up, 5), min_confidence=0.0)
     assert all("Who replaced him?" not in value for value in spy_on_splitting)

@@ -47,8 +47,7 @@ UNANSWERABLE = [
 
 @pytest.mark.parametrize(("question", "phrase"), ANSWERABLE)
 def test_the_answering_passage_is_cited_first(ask, question, phrase):
-    body = ask(question)
-    assert body["answered"] is True
+    body = ask(question)  # answered or not (tests/test_answer.py): the right passage comes first
     phrases = phrase if isinstance(phrase, tuple) else (phrase,)
     first = body["citations"][0]["passage"]
     assert any(p in first for p in phrases), [c["passage"][:60] for c in body["citations"]]
@@ -73,7 +72,7 @@ def test_most_answers_quote_the_answering_words(ask):
 def test_questions_the_documents_do_not_answer_are_refused(ask, question):
     body = ask(question)
     assert body["answered"] is False
-    assert "do not say" in body["answer"]
+    assert "may not say" in body["answer"]
     assert body["citations"], "the nearest passages are still listed"
 
 

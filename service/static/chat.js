@@ -282,8 +282,8 @@ function answerElement(turn) {
     avatar(r.answered ? "bot" : "info"),
     h("div", { class: "msg-body" }, [
       h("h2", { class: "visually-hidden", text: "iss-qa answered" }),
-      r.answered ? null : h("p", { class: "badge" }, [icon("info"), h("span", { text: "Not in the documents" })]),
-      answerText(turn),
+      r.answered ? null : h("p", { class: "badge" }, [icon("info"), h("span", { text: "The documents may not say this" })]),
+      r.answered ? answerText(turn) : closestText(turn),
       sourcesElement(turn),
       h("div", { class: "msg-actions" }, [
         h("button", { type: "button", class: "button button-ghost button-small copy", onclick: (e) => copyTurn(turn, e.currentTarget) }, [
@@ -293,6 +293,36 @@ function answerElement(turn) {
       ]),
     ]),
   ]);
+}
+
+/** Below the confidence threshold: never an answer, only where the closest passage is. */
+function closestText(turn) {
+  const r = turn.response;
+  const closest = r.citations[0];
+  if (!closest) return h("p", { class: "answer", text: "The documents may not say this, and no passage is close to it." });
+  const excerpt = closest.passage.length > 280 ? `${closest.passage.slice(0, 280).trimEnd()}…` : closest.passage;
+  return h("div", {}, [
+    h("p", { class: "answer" }, [
+      "The documents may not say this; the closest passage is\u00a0",
+      citeButton(turn, closest),
+      ":",
+    ]),
+    h("blockquote", { class: "closest", text: excerpt }),
+  ]);
+}
+
+function citeButton(turn, citation) {
+  return h("button", {
+    type: "button",
+    class: "cite",
+    "data-turn": turn.id,
+    "data-n": citation.n,
+    "aria-controls": "source-panel",
+    "aria-expanded": "false",
+    "aria-label": `Source ${citation.n}: ${citation.title}`,
+    text: String(citation.n),
+    onclick: (e) => openSource(turn.id, citation.n, e.currentTarget),
+  });
 }
 
 /** The answer with each [n] marker turned into a button that opens that source. */
@@ -309,17 +339,7 @@ function answerText(turn) {
       continue;
     }
     p.append("\u00a0"); // a no-break space keeps each marker on the line of its sentence
-    p.append(h("button", {
-      type: "button",
-      class: "cite",
-      "data-turn": turn.id,
-      "data-n": citation.n,
-      "aria-controls": "source-panel",
-      "aria-expanded": "false",
-      "aria-label": `Source ${citation.n}: ${citation.title}`,
-      text: String(citation.n),
-      onclick: (e) => openSource(turn.id, citation.n, e.currentTarget),
-    }));
+    p.append(citeButton(turn, citation));
   }
   return p;
 }

@@ -1,0 +1,350 @@
+"""Learn the answer confidence (service/confidence.json) from ../shared alone, deterministically.
+
+Two stages, so that the fit can be checked cheaply:
+
+    .venv/bin/python bench/train_confidence.py extract ../shared/benchmarks   # ~20 min on 2 quiet cores
+    .venv/bin/python bench/train_confidence.py fit                           # seconds
+
+`extract` asks questions through the real pipeline (analyse -> search -> draft, as /api/ask does) over
+question sets built from the shared SQuAD dev data, and writes each draft answer's signals and whether
+it is right (a gold answer appears in its text; any answer to an unanswerable question is wrong) to
+bench/data/confidence/signals-<set>.csv.gz (`--only SET` redoes one set; samples are fixed per set):
+
+- `removed`: squad-v1.1-dev with every odd-numbered paragraph of each article dropped from the
+  corpus; questions whose paragraph is gone are unanswerable, the others answerable;
+- `v2`: squad-v2.0-dev as it is (on-topic unanswerable questions written against the paragraph);
+- `offtopic`: half of the articles indexed, questions about the other half asked (all unanswerable),
+  mixed with questions about the indexed half;
+- `news`: SQuAD questions asked of the project's own news articles (documents/), none answerable;
+- `followups`: bench/data/followups, two-turn conversations over SQuAD articles, asked with history.
+
+`fit` splits by article (never by question), fits a logistic regression over standardised signals,
+calibrates it with isotonic regression on out-of-fold scores, chooses MIN_CONFIDENCE from the
+out-of-fold figures, writes service/confidence.json, docs/benchmarks-confidence.json and the
+reliability diagram docs/confidence-reliability.png, and prints the comparison with the alternatives
+(the cosine rule it replaces, gradient boosting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import io
+import json
+import random
+import shutil
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from service import answer, confidence  # noqa: E402
+from service.engine import DEFAULTS, Engine, Settings  # noqa: E402
+from service.evaluation import read_questions, write_corpus  # noqa: E402
+from service.query import analyse  # noqa: E402
+from service.retrieval import search  # noqa: E402
+
+SIGNALS_DIR = ROOT / "bench/data/confidence"  # one signals-<set>.csv.gz per question set
+FIGURES_FILE = ROOT / "docs/benchmarks-confidence.json"
+DIAGRAM = ROOT / "docs/confidence-reliability.png"
+FOLDS = 5
+# Questions sampled from each set (the follow-ups are taken whole): enough for a stable fit, and
+# about 20 minutes of asking on two cores.
+SIZES = {"removed": 2500, "v2": 1500, "offtopic": 1200, "news": 800}
+SEED = 0
+# What MIN_CONFIDENCE must keep, on out-of-fold figures: answerable questions still answered. The
+# threshold is the highest that keeps this share of the `removed` set's answerable questions answered.
+KEEP_ANSWERED = 0.92
+COLUMNS = ["dataset", "qid", "title", "answerable", "right", *confidence.SIGNALS]
+
+
+def fold_of(title: str) -> int:
+    """The article's fold: fixed by its title alone, so every question of an article shares one."""
+    return zlib.crc32(title.encode()) % FOLDS
+
+
+def _passages(folder: Path) -> list[dict]:
+    return read_questions(folder / "passages.jsonl")
+
+
+def _paragraph(pid: str) -> int:
+    return int(pid.rsplit("#", 1)[1])
+
+
+def _sample(questions: list[dict], size: int, seed: int) -> list[dict]:
+    """A fixed sample: the same questions for the same data, whatever the other sets are."""
+    return random.Random(seed).sample(questions, min(size, len(questions)))
+
+
+def question_sets(benchmarks: Path, scale: float = 1.0) -> Iterator[tuple[str, list[dict] | Path, list[dict]]]:
+    """(name, passages to index or a documents folder, questions with `answerable`), from shared data."""
+    def size(name: str) -> int:
+        return round(SIZES[name] * scale)
+
+    v1 = benchmarks / "squad-v1.1-dev"
+    passages, questions = _passages(v1), read_questions(v1 / "questions.jsonl")
+    kept = [p for p in passages if _paragraph(p["pid"]) % 2 == 0]
+    kept_ids = {p["pid"] for p in kept}
+    removed = [{**q, "answerable": q["gold_pid"] in kept_ids} for q in questions]
+    yield "removed", kept, _sample(removed, size("removed"), SEED)
+
+    v2 = benchmarks / "squad-v2.0-dev"
+    v2_questions = [
+        {**q, "answerable": not q["is_impossible"]} for q in read_questions(v2 / "questions.jsonl")
+    ]
+    yield "v2", _passages(v2), _sample(v2_questions, size("v2"), SEED + 1)
+
+    titles = sorted({p["title"] for p in passages})
+    indexed = set(titles[::2])
+    offtopic = [{**q, "answerable": q["title"] in indexed} for q in questions]
+    yield (
+        "offtopic",
+        [p for p in passages if p["title"] in indexed],
+        _sample(offtopic, size("offtopic"), SEED + 2),
+    )
+
+    # Off topic for a news corpus: SQuAD questions asked of the project's own articles (documents/),
+    # none of which can answer them.
+    news = [{**q, "answerable": False} for q in questions]
+    yield "news", ROOT / "documents", _sample(news, size("news"), SEED + 3)
+
+    # Follow-ups (the project's own tuning set, made from the same SQuAD articles): their signals look
+    # different (few words of their own), and the model must have seen some.
+    followups = ROOT / "bench/data/followups"
+    yield (
+        "followups",
+        _passages(followups),
+        [{**q, "answerable": True} for q in read_questions(followups / "questions.jsonl")],
+    )
+
+
+def extract(benchmarks: Path, scale: float = 1.0, only: list[str] | None = None) -> None:
+    """Ask every question of every set (or of `only` those) through the pipeline; write their signals."""
+    SIGNALS_DIR.mkdir(parents=True, exist_ok=True)
+    for name, passages, questions in question_sets(benchmarks, scale):
+        if only and name not in only:
+            continue
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            base = Path(tmp)
+            if isinstance(passages, Path):
+                shutil.copytree(passages, base / "documents")
+            else:
+                (base / "passages.jsonl").write_text("".join(json.dumps(p) + "\n" for p in passages))
+                write_corpus(base / "documents", base / "passages.jsonl")
+            settings = {**DEFAULTS, "DOCUMENTS": base / "documents", "INDEX": base / "index"}
+            engine = Engine(Settings.from_config(settings))
+            engine.build()
+            index = engine.index()
+            for i, q in enumerate(questions):
+                query = analyse(index, engine.embedder, q["question"], q.get("history") or [])
+                found = answer.draft(query, search(index, query, DEFAULTS["TOP_K"]))
+                if not found.signals:
+                    continue
+                text = found.text.lower()
+                right = q["answerable"] and any(a.lower() in text for a in q["answers"])
+                rows.append(
+                    [name, q["qid"], q["title"], int(q["answerable"]), int(right)]
+                    + [f"{found.signals[s]:.6g}" for s in confidence.SIGNALS]
+                )
+                if (i + 1) % 500 == 0:
+                    print(f"{name}: {i + 1}/{len(questions)}", file=sys.stderr, flush=True)
+        write_signals(name, rows)
+
+
+def write_signals(name: str, rows: list[list]) -> None:
+    path = SIGNALS_DIR / f"signals-{name}.csv.gz"
+    with (
+        gzip.GzipFile(path, "wb", mtime=0) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", newline="") as out,
+    ):
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} rows to {path.relative_to(ROOT)}")
+
+
+def read_signals(folder: Path = SIGNALS_DIR) -> dict[str, np.ndarray]:
+    rows = []
+    for path in sorted(folder.glob("signals-*.csv.gz")):
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+            rows += list(csv.DictReader(f))
+    return {
+        "dataset": np.array([r["dataset"] for r in rows]),
+        "title": np.array([r["title"] for r in rows]),
+        "answerable": np.array([int(r["answerable"]) for r in rows]),
+        "right": np.array([int(r["right"]) for r in rows]),
+        "X": np.array([[float(r[s]) for s in confidence.SIGNALS] for r in rows]),
+    }
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=2000).fit((X - mean) / scale, y)
+    return mean, scale, model.coef_[0], float(model.intercept_[0])
+
+
+def logistic_score(params: tuple[np.ndarray, np.ndarray, np.ndarray, float], X: np.ndarray) -> np.ndarray:
+    mean, scale, coef, intercept = params
+    return ((X - mean) / scale) @ coef + intercept
+
+
+def isotonic(scores: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Breakpoints of an increasing map from score to probability (for np.interp)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
+    return np.asarray(iso.X_thresholds_, dtype=np.float64), np.asarray(iso.y_thresholds_, dtype=np.float64)
+
+
+def out_of_fold(data: dict[str, np.ndarray], method: str) -> np.ndarray:
+    """Each question's probability from a model that never saw its article."""
+    folds = np.array([fold_of(t) for t in data["title"]])
+    X, y = data["X"], data["right"]
+    raw = np.zeros(len(y))
+    for k in range(FOLDS):
+        train, test = folds != k, folds == k
+        if method == "logistic":
+            raw[test] = logistic_score(fit_logistic(X[train], y[train]), X[test])
+        elif method == "boosting":
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=SEED)
+            raw[test] = model.fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+        elif method == "cosine":
+            raw[test] = X[test, confidence.SIGNALS.index("best_cosine")]
+    # Calibrate each fold on the others' out-of-fold scores, so no probability saw its own article.
+    probability = np.zeros(len(y))
+    for k in range(FOLDS):
+        train, test = folds != k, folds == k
+        xs, ys = isotonic(raw[train], y[train])
+        probability[test] = np.interp(raw[test], xs, ys)
+    return probability
+
+
+def ece(probability: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += inside.mean() * abs(probability[inside].mean() - y[inside].mean())
+    return float(total)
+
+
+def figures(data: dict[str, np.ndarray], probability: np.ndarray, threshold: float) -> dict[str, dict]:
+    """The issue's targets, per question set, at `threshold`."""
+    out = {}
+    answered = probability >= threshold
+    for name in sorted(set(data["dataset"])):
+        s = data["dataset"] == name
+        ok, right = data["answerable"][s] == 1, data["right"][s] == 1
+        given = answered[s]
+        out[name] = {
+            "questions": int(s.sum()),
+            "unanswerable": int((~ok).sum()),
+            "refused_unanswerable": float((~given[~ok]).mean()) if (~ok).any() else None,
+            "answered_answerable": float(given[ok].mean()) if ok.any() else None,
+            "right_when_answered_answerable": float(right[ok & given].mean()) if (ok & given).any() else None,
+            "ece": ece(probability[s], data["right"][s]),
+        }
+    out["all"] = {"ece": ece(probability, data["right"]), "questions": len(probability)}
+    return out
+
+
+def choose_threshold(data: dict[str, np.ndarray], probability: np.ndarray) -> float:
+    """The highest threshold that still answers KEEP_ANSWERED of `removed`'s answerable questions."""
+    s = (data["dataset"] == "removed") & (data["answerable"] == 1)
+    return round(float(np.quantile(probability[s], 1 - KEEP_ANSWERED)), 2)
+
+
+def reliability_diagram(probability: np.ndarray, y: np.ndarray, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    edges = np.linspace(0, 1, 11)
+    which = np.clip(np.digitize(probability, edges[1:-1]), 0, 9)
+    mids, observed, counts = [], [], []
+    for b in range(10):
+        inside = which == b
+        if inside.any():
+            mids.append(probability[inside].mean())
+            observed.append(y[inside].mean())
+            counts.append(int(inside.sum()))
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    ax.plot(mids, observed, marker="o", label=f"iss-qa (ECE {ece(probability, y):.3f})")
+    for x, o, c in zip(mids, observed, counts, strict=True):
+        ax.annotate(str(c), (x, o), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xlabel("confidence (out of fold, by article)")
+    ax.set_ylabel("share of answers that are right")
+    ax.set_title("Answer confidence: reliability")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def fit(write: bool = True) -> dict:
+    """Fit the shipped model and compare it with the alternatives; returns the model's JSON."""
+    data = read_signals()
+    X, y = data["X"], data["right"]
+    comparison = {}
+    for method in ("cosine", "logistic", "boosting"):
+        probability = out_of_fold(data, method)
+        threshold = choose_threshold(data, probability)
+        comparison[method] = {"threshold": threshold, **figures(data, probability, threshold)}
+    shipped = comparison["logistic"]
+    probability = out_of_fold(data, "logistic")
+    mean, scale, coef, intercept = fit_logistic(X, y)
+    xs, ys = isotonic(logistic_score((mean, scale, coef, intercept), X), y)
+    model = confidence.Model(confidence.SIGNALS, mean, scale, coef, intercept, xs, ys)
+    document = model.to_dict()
+    if write:
+        confidence.MODEL_FILE.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        FIGURES_FILE.write_text(json.dumps(comparison, indent=1) + "\n", encoding="utf-8")
+        reliability_diagram(probability, y, DIAGRAM)
+        for method, result in comparison.items():
+            print(f"\n{method} (MIN_CONFIDENCE {result['threshold']}):")
+            for name, f in result.items():
+                if isinstance(f, dict):
+                    print(f"  {name:9} " + "  ".join(f"{k} {_fmt(v)}" for k, v in f.items()))
+        print(f"\nshipped: logistic, MIN_CONFIDENCE {shipped['threshold']}")
+    return document
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="stage", required=True)
+    ex = sub.add_parser("extract")
+    ex.add_argument("benchmarks", type=Path)
+    ex.add_argument("--scale", type=float, default=1.0, help="sample this share of SIZES (for a quick try)")
+    ex.add_argument("--only", nargs="*", help="extract only these sets (removed, v2, offtopic, news, followups)")
+    sub.add_parser("fit")
+    args = parser.parse_args()
+    if args.stage == "extract":
+        extract(args.benchmarks, args.scale, args.only)
+    else:
+        fit()
+
+
+if __name__ == "__main__":
+    main()

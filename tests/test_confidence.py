@@ -1,0 +1,71 @@
+"""The answer confidence: the committed model, its reproduction from the script, and its calibration."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from service import confidence
+
+from .conftest import ROOT
+
+
+def _training_script():
+    spec = importlib.util.spec_from_file_location("train_confidence", ROOT / "bench/train_confidence.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_script_reproduces_the_committed_model_from_the_committed_signals():
+    fitted = _training_script().fit(write=False)
+    committed = json.loads(confidence.MODEL_FILE.read_text())
+    assert fitted["signals"] == committed["signals"]
+    for key in ("mean", "scale", "coef"):
+        np.testing.assert_allclose(fitted[key], committed[key], rtol=1e-6, atol=1e-9)
+    assert fitted["intercept"] == pytest.approx(committed["intercept"], rel=1e-6)
+    for key in ("x", "y"):
+        np.testing.assert_allclose(fitted["calibration"][key], committed["calibration"][key], rtol=1e-6, atol=1e-9)
+
+
+def test_the_committed_model_reads_only_signals_the_code_computes_and_gives_probabilities():
+    model = confidence.load()
+    assert set(model.signals) <= set(confidence.SIGNALS)
+    rng = np.random.default_rng(0)
+    signals = rng.normal(size=(200, len(model.signals)))
+    values = [model.probability(dict(zip(model.signals, row, strict=True))) for row in signals]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert len(set(values)) > 5, "the model tells questions apart"
+
+
+def test_the_held_out_confidence_is_calibrated_and_refuses_what_the_documents_lack():
+    """Out-of-fold by article, as bench/train_confidence.py reports it (docs/benchmarks.md, section 11)."""
+    script = _training_script()
+    data = script.read_signals()
+    probability = script.out_of_fold(data, "logistic")
+    assert script.ece(probability, data["right"]) <= 0.05
+    committed = json.loads(script.FIGURES_FILE.read_text())
+    threshold = committed["logistic"]["threshold"]
+    figures = script.figures(data, probability, threshold)
+    removed = figures["removed"]
+    assert removed["refused_unanswerable"] >= 0.6
+    assert removed["answered_answerable"] >= 0.9
+    assert removed["right_when_answered_answerable"] >= 0.7
+    assert figures["offtopic"]["refused_unanswerable"] >= 0.95
+
+
+def test_a_model_round_trips_through_its_json_and_rejects_unknown_signals(tmp_path):
+    model = confidence.load()
+    again = confidence.Model.from_dict(json.loads(json.dumps(model.to_dict())))
+    row = dict.fromkeys(model.signals, 0.5)
+    assert again.probability(row) == model.probability(row)
+    broken = model.to_dict()
+    broken["signals"] = [*broken["signals"][:-1], "made_up_signal"]
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="made_up_signal"):
+        confidence.load(path)
