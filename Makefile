@@ -11,11 +11,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: anything looser pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	# The onnx extra too: the tests cover ISSQA_BACKEND=onnx.
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The model's ONNX export (the default backend), made once into the cache folder (ISSQA_ONNX_CACHE,
+# else ~/.cache/iss-qa/onnx); a no-op, without loading torch, when it is already there.
 install: $(STAMP)
+	@$(BIN)/python -c 'from service.embedding import prepare; print("ONNX model:", prepare())'
 
 serve: install
 	$(BIN)/issqa serve

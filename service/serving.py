@@ -87,51 +87,61 @@ def plan(
 
 
 def set_torch_threads(count: int) -> None:
-    """Limit torch (and the BLAS and OpenMP libraries beneath it) to `count` threads in this process."""
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(count)
-    import torch
+    """Limit the model (onnxruntime, or torch when it is the backend) to `count` threads in this process.
 
-    torch.set_num_threads(count)
-    with contextlib.suppress(RuntimeError):  # allowed only before any parallel work; none has run here
-        torch.set_num_interop_threads(1)
-    try:
-        import faiss
+    Never imports torch: a worker on the ONNX backend stays without it (embedding.set_threads).
+    """
+    from .embedding import set_threads
 
-        faiss.omp_set_num_threads(count)
-    except ImportError:  # pragma: no cover - faiss is a dependency
-        pass
+    set_threads(count)
 
 
 def build_if_stale(config: dict[str, Any]) -> None:
     """Build the index in a spawned process when it is missing or stale (see the module's docstring)."""
+    import click
+
     from . import create_app, get_engine
+    from .embedding import needs_export
 
     engine = get_engine(create_app(config))
     reason = engine.staleness()
     if not reason:
+        if needs_export(engine.settings.model, engine.settings.backend):
+            # Once, here, rather than in every worker: exporting imports torch.
+            click.echo("Exporting the model to ONNX (once).", err=True)
+            _spawn(config, prepare_only=True)
         return
-    import click
-
     click.echo(f"Building the index: {reason}.", err=True)
+    _spawn(config)
+
+
+def _spawn(config: dict[str, Any], prepare_only: bool = False) -> None:
+    """Run `_build` in a spawned process and wait: the master never loads the model."""
     context = multiprocessing.get_context("spawn")
-    process = context.Process(target=_build, args=(config,), name="issqa-build")
+    process = context.Process(target=_build, args=(config, prepare_only), name="issqa-build")
     process.start()
     process.join()
     if process.exitcode != 0:
         from .errors import IssqaError
 
-        raise IssqaError(f"building the index failed (exit status {process.exitcode})")
+        what = "exporting the model" if prepare_only else "building the index"
+        raise IssqaError(f"{what} failed (exit status {process.exitcode})")
 
 
-def _build(config: dict[str, Any]) -> None:
+def _build(config: dict[str, Any], prepare_only: bool = False) -> None:
     import click
 
     from . import create_app, get_engine
     from .errors import RebuildInProgress
 
+    engine = get_engine(create_app(config))
+    if prepare_only:
+        from .embedding import prepare
+
+        prepare(engine.settings.model, engine.settings.backend)
+        return
     try:
-        report = get_engine(create_app(config)).build(show_progress=True)
+        report = engine.build(show_progress=True)
     except RebuildInProgress as exc:  # its result is served as soon as it is written
         click.echo(f"{exc.message} Serving the current index meanwhile.", err=True)
         return

@@ -96,6 +96,11 @@ class Manifest:
     versions: dict[str, str]
     files: dict[str, str] = field(default_factory=dict)
     format: int = FORMAT_VERSION
+    # Which vectors the index holds (`embedding.compatibility`): the model and its precision, never
+    # the backend, since both backends give the same vectors. Empty in indexes built before it was
+    # recorded, all of them by torch in fp32.
+    embedding: str = ""
+    backend: str = ""  # what computed the vectors, for the record only: never compared
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
