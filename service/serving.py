@@ -1,16 +1,19 @@
 """Production serving: gunicorn with threaded workers, each loading the model and the index once.
 
 `issqa serve` runs `N` gunicorn worker processes (`gthread`: `T` request threads each). Encoding a
-question is CPU-bound work done by torch, so each worker gets `torch_threads` intra-op threads and
-`workers × torch_threads` never exceeds the cores: more would only make the threads contend. The
+question is CPU-bound work done by the model (onnxruntime by default, or torch), so each worker gets
+`torch_threads` model threads and `workers × torch_threads` never exceeds the cores: more would only
+make the threads contend. On 2 cores, two single-threaded workers answer 16 clients about twice as
+fast as one two-threaded worker, at the same one-client latency (docs/benchmarks.md, section 10). The
 vector file is memory-mapped read-only (`store.read_vector_index`) and the passage store is SQLite
 opened read-only, so N workers share one copy of both in the page cache; only the model's own memory
-is per worker.
+is per worker. With the ONNX backend a worker never imports torch.
 
-The master process never runs the model: a stale index is built in a separate (spawned) process
-before the workers start, because torch's OpenMP thread pool does not survive `fork()` (a forked child
-of a process that ran a parallel region hangs in its next one). `--dev` runs Flask's development
-server in one process instead.
+The master process never runs the model: a stale index is built, and a missing ONNX export made, in
+a separate (spawned) process before the workers start, because torch's OpenMP thread pool does not
+survive `fork()` (a forked child of a process that ran a parallel region hangs in its next one), and
+so that no worker loads torch to export. `--dev` runs Flask's development server in one process
+instead.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 # (embedding.py), so more threads mean larger batches under load: 8 against 4 measured in
 # docs/benchmarks.md, section 10.
 DEFAULT_THREADS = 8
-MAX_DEFAULT_WORKERS = 8  # each worker holds its own model (~0.5 GB resident): cap the default
+MAX_DEFAULT_WORKERS = 8  # each worker holds its own model (~0.25 GB resident with ONNX): cap the default
 TIMEOUT_SECONDS = 120  # a worker silent this long is restarted (loading the model takes seconds)
 GRACEFUL_SECONDS = 10
 
