@@ -31,7 +31,7 @@ STEPS = [
     ("  Engine.ask", "service/engine.py", "ask"),
     ("    the model: encode the question", "service/embedding.py", "encode"),
     ("      onnxruntime run", "service/embedding.py", "_run"),
-    ("      tokenise", "tokenizers", "encode_batch"),
+    ("      tokenise", "~", "<method 'encode_batch' of 'tokenizers.Tokenizer' objects>"),
     ("    retrieval: search (all of stage one and two)", "service/retrieval.py", "search"),
     ("      dense: FAISS search", "service/store.py", "search"),
     ("      keyword: FTS5 BM25", "service/store.py", "keyword_search"),
@@ -42,7 +42,6 @@ STEPS = [
     ("      score_sentences", "service/answer.py", "score_sentences"),
     ("  JSON out (jsonify)", "flask/json/__init__.py", "jsonify"),
     ("  request JSON parsed (json_object)", "service/api.py", "json_object"),
-    ("  rate limiter", "flask_limiter/_extension.py", "_check_request_limit"),
     ("  request log line and metrics (after_request)", "service/observability.py", "finish"),
 ]
 
@@ -76,7 +75,7 @@ def main() -> None:
     )
     for label, file, name in STEPS:
         total = sum(
-            value[3] for (path, _, function), value in stats.items() if function == name and file in path
+            value[3] for (path, _, function), value in stats.items() if function == name and path.endswith(file)
         )
         print(f"  {label:62s} {total * 1000 / len(questions):7.2f}")
 

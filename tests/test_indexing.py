@@ -373,3 +373,30 @@ def test_killing_the_real_indexer_mid_embedding(tmp_path, corpus, embedder):
     assert index.keyword_search('"artemis"', 3) and len(index.documents()) == 3
     rebuilt = build_index(corpus, index_dir, embedder, full=True)  # the killed build's lock is gone
     assert rebuilt.full and rebuilt.passages == manifest["passages"]
+
+
+def test_passages_and_sentences_read_alike_from_the_cache_and_the_store(
+    corpus, tmp_path, fake_embedder, monkeypatch
+):
+    """The loaded index keeps recent passages in memory; what it returns must be what the store holds."""
+    from service import store
+
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_embedder)
+    ids = list(range(Index(index_dir).next_passage_id()))
+    assert len(ids) > 8
+
+    def fresh(pids):
+        index = Index(index_dir)  # nothing cached yet
+        return index.passages(pids), index.sentence_rows(pids)
+
+    monkeypatch.setattr(store, "CACHED_PASSAGES", 5)
+    index = Index(index_dir)
+    for pids in (ids[:4], ids[2:9], ids[::-1], [ids[3], ids[3], 10_000, ids[0]], []):
+        for _ in range(2):  # cold, then warm (or partly evicted)
+            passages, (where, vectors) = index.passages(pids), index.sentence_rows(pids)
+            expected_passages, (expected_where, expected_vectors) = fresh(pids)
+            assert passages == expected_passages and where == expected_where
+            assert vectors.dtype == np.float32 and np.array_equal(vectors, expected_vectors)
+            assert len(index._rows) <= 5
+    assert [w[0] for w in index.sentence_rows(ids)[0]] == sorted(w[0] for w in index.sentence_rows(ids)[0])
