@@ -104,9 +104,10 @@ def build_if_stale(config: dict[str, Any]) -> None:
     import click
 
     from . import create_app, get_engine
-    from .embedding import needs_export
+    from .embedding import check_device, default_device, needs_export
 
     engine = get_engine(create_app(config))
+    check_device(default_device())  # a bad ISSQA_DEVICE: one line here, not workers failing to boot
     reason = engine.staleness()
     if not reason:
         if needs_export(engine.settings.model, engine.settings.backend):

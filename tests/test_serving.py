@@ -148,3 +148,14 @@ def test_gunicorn_workers_serve_and_rebuild_without_torch(tmp_path):
             assert "libtorch" not in maps, f"process {pid} loaded torch"
         for pid in workers:
             assert "onnxruntime" in _libraries(pid)  # it is the ONNX model that answers
+
+
+def test_serve_refuses_a_bad_device_before_starting_anything(monkeypatch, tmp_path):
+    real = serving.build_if_stale
+    calls = _record(monkeypatch)
+    monkeypatch.setattr(serving, "build_if_stale", real)  # the real check, then recorded servers
+    env = {"ISSQA_INDEX": str(tmp_path / "index"), "ISSQA_DEVICE": "gpu"}
+    result = CliRunner().invoke(main, ["serve", "--port", "8125"], env=env)
+    assert result.exit_code == 1
+    assert result.output.startswith("issqa: ISSQA_DEVICE must be one of auto, cpu, cuda, not 'gpu'")
+    assert calls == []  # neither gunicorn nor the development server started
