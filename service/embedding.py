@@ -708,6 +708,9 @@ def onnx_session(path: Path, providers: list[str] | None = None) -> Any:
     options.intra_op_num_threads = model_threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle intra-op threads sleep instead of spinning: spinning ones take the cores from the request
+    # threads' own work (retrieval, JSON) and from other processes (bench/onnx_threads.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
     except Exception as exc:
