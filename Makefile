@@ -11,11 +11,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: anything looser pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	# The onnx and ray extras too: the tests cover ISSQA_BACKEND=onnx and `issqa index --ray`.
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,ray]'
+	# The ray extra too: the tests cover `issqa index --ray`.
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
+# The model's ONNX export (the default backend), made once into the cache folder (ISSQA_ONNX_CACHE,
+# else ~/.cache/iss-qa/onnx); a no-op, without loading torch, when it is already there.
 install: $(STAMP)
+	@$(BIN)/python -c 'from service.embedding import prepare; print("ONNX model:", prepare())'
 
 serve: install
 	$(BIN)/issqa serve

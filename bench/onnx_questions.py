@@ -1,7 +1,7 @@
-"""Does ISSQA_BACKEND=onnx change what is retrieved? Recall@1/5 through `Engine.ask`, torch vs onnx.
+"""Does the backend change what is retrieved? Recall@1/5 through `Engine.ask`, torch vs onnx questions.
 
-Only question encoding moves to onnxruntime; passages stay torch's. So the first `--passages` passages
-of a benchmark folder are indexed once (the real pipeline, in a temporary folder) and every question
+The first `--passages` passages of a benchmark folder are indexed once by torch (the real pipeline,
+in a temporary folder: an index either backend may serve) and every question
 whose gold passage is among them goes through `Engine.ask` (the code behind `/api/ask`) once per
 backend and retrieval mode. Printed: Recall@1 and Recall@5 of the gold passage, the share of
 questions whose first citation is the same passage under both backends, and the lowest cosine
@@ -58,11 +58,11 @@ def first_citation(answer: Answer) -> tuple[str, int, int] | None:
 
 def question_cosines(model: str, questions: list[str], batch: int = 64) -> np.ndarray:
     """Cosine between the torch and the onnx vector of each question."""
-    onnx = load_embedder(model, "onnx")
+    onnx, torch = load_embedder(model, "onnx"), load_embedder(model, "torch")
     out = []
     for b in range(0, len(questions), batch):
         texts = questions[b : b + batch]
-        out.append(np.sum(onnx._torch_forward(texts) * onnx._onnx_forward(texts), axis=1))
+        out.append(np.sum(torch._forward(texts) * onnx._forward(texts), axis=1))
     return np.concatenate(out)
 
 

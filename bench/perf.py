@@ -1,16 +1,21 @@
 """What iss-qa adds on top of the embedding model: every figure beside its raw baseline from the same run.
 
+"Raw" is the packaged model called directly through sentence-transformers (torch, `--raw-threads`
+threads, 2 by default), plus a flat FAISS search: no web server, no answer.
+
 1. In process, warm: `Engine.ask` (the code behind /api/ask) per question against the raw cost, the
-   same question encoded by `SentenceTransformer.encode` plus the FAISS search alone; the two alternate
-   question by question. The question-embedding cache is off for this (every question is encoded);
-   a second row asks the same questions again with the cache on.
+   same question encoded by `SentenceTransformer.encode` plus the FAISS search alone, and against
+   iss-qa's own model call alone (the ONNX session with tokenising and pooling, plus the search);
+   they alternate question by question. The question-embedding cache is off for this (every question
+   is encoded); a second row asks the same questions again with the cache on. Raw throughput in
+   batches of 32 questions is the 16-client baseline.
 2. Index build: passages per second of the whole build (read, chunk, embed passages and sentences,
    write) against a raw `SentenceTransformer.encode` of the same passages; alternating rounds.
 3. Over HTTP on 127.0.0.1, the production server (`issqa serve`, gunicorn) with 1, 4 and 16
-   concurrent clients asking questions (cache off): p50/p95/p99 and questions per second, for each
-   server layout given by `--layouts` (workers x torch threads); its cold start (process start to the
-   first answer, index already built) and its memory (peak resident set per process, and the
-   proportional share that counts shared pages once).
+   concurrent clients asking questions (cache off): p50/p95/p99, questions per second and errors,
+   for each server layout given by `--layouts` (workers x model threads); its cold start (process
+   start to the first answer, index already built) and its memory (each worker's resident set after
+   the runs, the peak summed over processes, and the proportional share that counts shared pages once).
 
 The corpus is the first `--passages` SQuAD v1.1 dev passages written as documents, and the questions
 are theirs.
@@ -70,28 +75,26 @@ def write_corpus(source: Path, folder: Path, count: int) -> list[str]:
     ]
 
 
-def in_process(app, questions: list[str]) -> dict[str, dict[int, float]]:
+def in_process(app, questions: list[str], raw_model) -> dict[str, dict[int, float]]:
     engine = get_engine(app)
     index = engine.index()
     embedder = engine.embedder
-    model = embedder._model  # the raw baseline: sentence-transformers itself, and FAISS itself
-    vectors = index._faiss
+    vectors = index._faiss  # the raw baseline's search: FAISS itself
     cache_size = embedder.cache_size
     embedder.cache_size = 0
-    for q in questions[:10]:  # warm both paths
+    for q in questions[:10]:  # warm every path
         engine.ask(q)
-        vectors.search(model.encode([q], normalize_embeddings=True), 10)
-    onnx = getattr(embedder, "backend", "torch") == "onnx"
-    raw, raw_onnx, full = [], [], []
+        vectors.search(raw_model.encode([q], normalize_embeddings=True), 10)
+        vectors.search(embedder._forward([q]), 10)
+    raw, model, full = [], [], []
     for q in questions:
         t = time.perf_counter()
-        v = model.encode([q], normalize_embeddings=True, convert_to_numpy=True)
+        v = raw_model.encode([q], normalize_embeddings=True, convert_to_numpy=True)
         vectors.search(v.astype(np.float32), 10)
         raw.append(time.perf_counter() - t)
-        if onnx:  # the same model through onnxruntime alone: tokenise, run, pool
-            t = time.perf_counter()
-            vectors.search(embedder._onnx_forward([q]), 10)
-            raw_onnx.append(time.perf_counter() - t)
+        t = time.perf_counter()  # iss-qa's model alone: tokenise, run, pool (onnxruntime by default)
+        vectors.search(embedder._forward([q]), 10)
+        model.append(time.perf_counter() - t)
         t = time.perf_counter()
         engine.ask(q)
         full.append(time.perf_counter() - t)
@@ -104,13 +107,21 @@ def in_process(app, questions: list[str]) -> dict[str, dict[int, float]]:
         engine.ask(q)
         cached.append(time.perf_counter() - t)
     embedder.cache_size = cache_size
-    figures = {"raw": pct(raw), "ask": pct(full), "ask_cached": pct(cached)}
-    if onnx:
-        figures["raw_onnx"] = pct(raw_onnx)
-    return figures
+    t = time.perf_counter()
+    for b in range(0, len(questions), 32):
+        batch = raw_model.encode(questions[b : b + 32], batch_size=32, normalize_embeddings=True)
+        vectors.search(batch.astype(np.float32), 10)
+    batched_qps = len(questions) / (time.perf_counter() - t)
+    return {
+        "raw": pct(raw),
+        "model": pct(model),
+        "ask": pct(full),
+        "ask_cached": pct(cached),
+        "raw_qps": {1: len(raw) / sum(raw), 32: batched_qps},
+    }
 
 
-def build_speed(app, documents: Path, rounds: int) -> tuple[float, float, int]:
+def build_speed(app, documents: Path, rounds: int, raw_model) -> tuple[float, float, int]:
     """Best passages/s of a full build and of raw encode over the same embedding inputs."""
     from service.chunking import ChunkSettings
     from service.documents import Document, load_documents
@@ -129,7 +140,7 @@ def build_speed(app, documents: Path, rounds: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
             t = time.perf_counter()
-            embedder._model.encode(inputs, batch_size=embedder.batch_size, normalize_embeddings=True)
+            raw_model.encode(inputs, batch_size=embedder.batch_size, normalize_embeddings=True)
             raw.append(time.perf_counter() - t)
             t = time.perf_counter()
             build_index(documents, Path(tmp) / "index", embedder, full=True)
@@ -137,23 +148,26 @@ def build_speed(app, documents: Path, rounds: int) -> tuple[float, float, int]:
     return len(inputs) / min(raw), len(inputs) / min(full), len(inputs)
 
 
-def process_memory(root: int) -> tuple[float, float, int]:
-    """Peak RSS summed over the server's processes, their PSS now (MiB), and how many there are."""
+def process_memory(root: int) -> tuple[float, float, int, list[float]]:
+    """Peak RSS summed over the server's processes, their PSS now (MiB), how many, and each worker's RSS now."""
     pids = [root]
     out = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split()
     pids += [int(p) for p in out]
     hwm = pss = 0.0
+    workers: list[float] = []
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     hwm += int(line.split()[1]) / 1024
+                if line.startswith("VmRSS:") and pid != root:
+                    workers.append(int(line.split()[1]) / 1024)
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     pss += int(line.split()[1]) / 1024
         except OSError:
             pass
-    return hwm, pss, len(pids)
+    return hwm, pss, len(pids), workers
 
 
 def cpu_seconds(pid: int) -> float:
@@ -179,7 +193,8 @@ def wait_idle(root: int, limit: float = 120.0) -> None:
             return
 
 
-def ask_http(conn: http.client.HTTPConnection, question: str) -> None:
+def ask_http(conn: http.client.HTTPConnection, question: str) -> bool:
+    """Ask over `conn`; True when the answer came back (200)."""
     conn.request(
         "POST",
         "/api/ask",
@@ -188,8 +203,7 @@ def ask_http(conn: http.client.HTTPConnection, question: str) -> None:
     )
     response = conn.getresponse()
     response.read()
-    if response.status != 200:
-        raise RuntimeError(f"status {response.status}")
+    return response.status == 200
 
 
 def http_run(
@@ -208,28 +222,45 @@ def http_run(
                 raise SystemExit(f"the server exited with {server.process.returncode}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                ask_http(conn, questions[0])
+                answered = ask_http(conn, questions[0])
                 conn.close()
-                break
+                if answered:
+                    break
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         result["cold_start_s"] = time.perf_counter() - started
         wait_idle(server.process.pid)
         for n in clients:
             latencies: list[float] = []
+            errors: list[str] = []
             lock = threading.Lock()
             deadline = time.monotonic() + seconds
 
             def client(
-                seed: int, deadline: float = deadline, latencies: list[float] = latencies, lock=lock
+                seed: int,
+                deadline: float = deadline,
+                latencies: list[float] = latencies,
+                errors: list[str] = errors,
+                lock=lock,
             ) -> None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 i = seed
                 while time.monotonic() < deadline:
                     t = time.perf_counter()
-                    ask_http(conn, questions[i % len(questions)])
+                    try:
+                        ok = ask_http(conn, questions[i % len(questions)])
+                    except OSError as exc:  # a dropped connection counts, and the client reconnects
+                        ok, failure = False, type(exc).__name__
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                    else:
+                        failure = "status"
                     with lock:
-                        latencies.append(time.perf_counter() - t)
+                        if ok:
+                            latencies.append(time.perf_counter() - t)
+                        else:
+                            errors.append(failure)
                     i += 7
                 conn.close()
 
@@ -239,7 +270,11 @@ def http_run(
                 thread.start()
             for thread in threads:
                 thread.join()
-            result[n] = {"pct": pct(latencies), "qps": len(latencies) / (time.monotonic() - t0)}
+            result[n] = {
+                "pct": pct(latencies),
+                "qps": len(latencies) / (time.monotonic() - t0),
+                "errors": len(errors),
+            }
         result["memory"] = process_memory(server.process.pid)
     return result
 
@@ -258,6 +293,17 @@ def raw_cold_start() -> float:
     return time.perf_counter() - t
 
 
+def raw_model(threads: int):
+    """The raw baseline: sentence-transformers itself, on torch with `threads` threads."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from service.embedding import resolve_model
+
+    torch.set_num_threads(threads)
+    return SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("benchmark", type=Path, help="A folder with passages.jsonl and questions.jsonl.")
@@ -267,10 +313,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="Per client count over HTTP.")
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument(
-        "--layouts", default="default", help="Server layouts WORKERSxTORCH_THREADS, comma-separated."
+        "--layouts", default="default", help="Server layouts WORKERSxMODEL_THREADS, comma-separated."
     )
     parser.add_argument(
-        "--torch-threads", type=int, help="Torch threads in this process (default: a server worker's)."
+        "--threads", type=int, help="iss-qa's model threads in this process (default: the usable cores)."
+    )
+    parser.add_argument("--raw-threads", type=int, default=2, help="Torch threads of the raw baseline.")
+    parser.add_argument(
+        "--build-corpus", type=Path, help="Documents folder for the build part (default: the SQuAD passages)."
     )
     parser.add_argument("--skip", default="", help="Parts to skip: inprocess,build,http")
     args = parser.parse_args()
@@ -278,10 +328,12 @@ def main() -> None:
     clients = [int(c) for c in args.clients.split(",")]
     if not 0 < args.seconds <= 60 or max(clients) > 64:
         parser.error("keep it bounded: --seconds at most 60, at most 64 clients")
-    from service.serving import plan, set_torch_threads
+    from service.embedding import set_threads
+    from service.serving import plan
 
     default = plan()
-    set_torch_threads(args.torch_threads or default.torch_threads)  # as in a server worker
+    threads = args.threads or default.cores  # a lone question may use every idle core
+    set_threads(threads)
     layouts = [
         f"{default.workers}x{default.torch_threads}" if x == "default" else x for x in args.layouts.split(",")
     ]
@@ -292,33 +344,38 @@ def main() -> None:
         questions = write_corpus(args.benchmark, documents, args.passages)
         questions = questions[:: max(1, len(questions) // args.questions)][: args.questions]
         app = create_app({"DOCUMENTS": documents, "INDEX": tmp / "index"})
-        report = get_engine(app).build()
+        engine = get_engine(app)
+        report = engine.build()
+        raw = raw_model(args.raw_threads)
         print(
             f"corpus: {len(list(documents.iterdir()))} documents, {report.passages} passages; "
-            f"{len(questions)} questions; {default.cores} cores; "
-            f"{args.torch_threads or default.torch_threads} torch threads in process"
+            f"{len(questions)} questions; {default.cores} cores; iss-qa: {engine.settings.backend} backend, "
+            f"{threads} model threads in process; raw: sentence-transformers, {args.raw_threads} torch threads"
         )
-        raw_p50 = None
+        raw_qps = None
         if "inprocess" not in skip:
-            figures = in_process(app, questions)
-            raw_p50 = figures["raw"][50]
+            figures = in_process(app, questions, raw)
+            raw_p50, model_p50 = figures["raw"][50], figures["model"][50]
+            raw_qps = figures["raw_qps"]
             print("\n1. In process, warm (cache off unless said)")
             print(f"   raw: encode + FAISS search  {fmt(figures['raw'])}")
             print(
+                f"   iss-qa's model + FAISS      {fmt(figures['model'])}   ratio at p50 {model_p50 / raw_p50:.2f}x"
+            )
+            print(
                 f"   Engine.ask                  {fmt(figures['ask'])}   ratio at p50 {figures['ask'][50] / raw_p50:.2f}x"
+                f"; against iss-qa's model + FAISS {figures['ask'][50] / model_p50:.2f}x"
             )
             print(
                 f"   Engine.ask, cached question {fmt(figures['ask_cached'])}   ratio at p50 {figures['ask_cached'][50] / raw_p50:.2f}x"
             )
-            if "raw_onnx" in figures:
-                onnx_p50 = figures["raw_onnx"][50]
-                print(
-                    f"   raw: onnx encode + FAISS    {fmt(figures['raw_onnx'])}   ratio at p50 {onnx_p50 / raw_p50:.2f}x"
-                )
-                print(f"   Engine.ask / raw onnx at p50 {figures['ask'][50] / onnx_p50:.2f}x")
+            print(
+                f"   raw throughput: one at a time {raw_qps[1]:.1f} questions/s, "
+                f"in batches of 32 {raw_qps[32]:.1f} questions/s"
+            )
         if "build" not in skip:
-            raw_rate, full_rate, n = build_speed(app, documents, args.rounds)
-            print(f"\n2. Index build, {n} passages, best of {args.rounds}")
+            raw_rate, full_rate, n = build_speed(app, args.build_corpus or documents, args.rounds, raw)
+            print(f"\n2. Index build, {args.build_corpus or 'the same documents'}: {n} passages, best of {args.rounds}")
             print(f"   raw SentenceTransformer.encode  {raw_rate:6.1f} passages/s")
             print(
                 f"   issqa build (whole pipeline)    {full_rate:6.1f} passages/s   ratio {full_rate / raw_rate:.2f}x"
@@ -331,14 +388,22 @@ def main() -> None:
             for layout in layouts:
                 r = http_run(documents, tmp / "index", questions, layout, args.seconds, clients)
                 w, t = layout.split("x")
-                hwm, pss, procs = r["memory"]
+                hwm, pss, procs, workers = r["memory"]
                 print(
-                    f"   server: {w} workers x {t} torch threads; cold start to first answer {r['cold_start_s']:.1f} s; "
-                    f"memory: peak RSS {hwm:,.0f} MiB over {procs} processes, PSS {pss:,.0f} MiB"
+                    f"   server: {w} workers x {t} model threads; cold start to first answer {r['cold_start_s']:.1f} s; "
+                    f"memory: worker RSS {', '.join(f'{m:,.0f}' for m in workers)} MiB; "
+                    f"peak RSS {hwm:,.0f} MiB over {procs} processes, PSS {pss:,.0f} MiB"
                 )
                 for n in clients:
-                    ratio = f"   p50 / raw {r[n]['pct'][50] / raw_p50:.2f}x" if raw_p50 and n == 1 else ""
-                    print(f"   {n:2d} clients: {fmt(r[n]['pct'])}   {r[n]['qps']:5.1f} questions/s{ratio}")
+                    ratio = ""
+                    if raw_qps and n == 1:
+                        ratio = f"   {r[n]['qps'] / raw_qps[1]:.2f}x raw one at a time"
+                    elif raw_qps and n == 16:
+                        ratio = f"   {r[n]['qps'] / raw_qps[32]:.2f}x raw in batches of 32"
+                    print(
+                        f"   {n:2d} clients: {fmt(r[n]['pct'])}   {r[n]['qps']:5.1f} questions/s, "
+                        f"{r[n]['errors']} errors{ratio}"
+                    )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

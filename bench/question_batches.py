@@ -1,8 +1,9 @@
 """Why questions in flight together share a forward pass: questions/s of the model by batch size.
 
-Encodes the same SQuAD questions one at a time, then in pairs, fours and eights, with one torch
-thread (what a server worker has on a two-core machine), all in one run. The embedder's
-leader/follower batching (`SentenceTransformerEmbedder._encode`) rests on these figures.
+Encodes the same SQuAD questions one at a time, then in pairs, fours and eights, with one model
+thread (what a server worker has on a two-core machine), all in one run, with the configured backend
+(ISSQA_BACKEND: onnx by default, or torch). The embedder's leader/follower batching
+(`embedding._Batching._encode`) rests on these figures.
 
     .venv/bin/python bench/question_batches.py ../shared/benchmarks/squad-v1.1-dev [--questions 128]
 """
@@ -28,15 +29,15 @@ def main() -> None:
     args = parser.parse_args()
 
     set_torch_threads(1)
-    model = load_embedder()._model  # sentence-transformers itself, no cache or queue
+    embedder = load_embedder()  # its model call alone (`_forward`): no cache, no queue
     lines = (args.folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines[: args.questions]]
-    model.encode(questions[:8])  # warm up
+    embedder._forward(questions[:8])  # warm up
     single = None
     for size in (1, 2, 4, 8):
         started = time.perf_counter()
         for i in range(0, len(questions), size):
-            model.encode(questions[i : i + size], batch_size=size, normalize_embeddings=True)
+            embedder._forward(questions[i : i + size])
         rate = len(questions) / (time.perf_counter() - started)
         single = single or rate
         print(f"batches of {size}: {rate:6.1f} questions/s  ({rate / single:.2f}x one at a time)")

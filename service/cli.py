@@ -67,7 +67,7 @@ def main() -> None:
 @click.option(
     "--torch-threads",
     type=int,
-    help="Torch threads per worker [ISSQA_TORCH_THREADS, default cores / workers].",
+    help="Model threads (onnxruntime or torch) per worker [ISSQA_TORCH_THREADS, default cores / workers].",
 )
 @click.option("--dev", is_flag=True, help="Flask's development server, one process (debugging only).")
 def serve(
@@ -96,7 +96,7 @@ def serve(
         return
     click.echo(
         f"Serving iss-qa on http://{host}:{port}: {serve_plan.workers} workers x {serve_plan.threads} "
-        f"threads, {serve_plan.torch_threads} torch threads each, {serve_plan.cores} cores (Ctrl+C to stop)",
+        f"threads, {serve_plan.torch_threads} model threads each, {serve_plan.cores} cores (Ctrl+C to stop)",
         err=True,
     )
     serving.serve_production(config, host, port, serve_plan)

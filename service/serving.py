@@ -1,16 +1,19 @@
 """Production serving: gunicorn with threaded workers, each loading the model and the index once.
 
 `issqa serve` runs `N` gunicorn worker processes (`gthread`: `T` request threads each). Encoding a
-question is CPU-bound work done by torch, so each worker gets `torch_threads` intra-op threads and
-`workers × torch_threads` never exceeds the cores: more would only make the threads contend. The
+question is CPU-bound work done by the model (onnxruntime by default, or torch), so each worker gets
+`torch_threads` model threads and `workers × torch_threads` never exceeds the cores: more would only
+make the threads contend. On 2 cores, two single-threaded workers answer 16 clients about twice as
+fast as one two-threaded worker, at the same one-client latency (docs/benchmarks.md, section 10). The
 vector file is memory-mapped read-only (`store.read_vector_index`) and the passage store is SQLite
 opened read-only, so N workers share one copy of both in the page cache; only the model's own memory
-is per worker.
+is per worker. With the ONNX backend a worker never imports torch.
 
-The master process never runs the model: a stale index is built in a separate (spawned) process
-before the workers start, because torch's OpenMP thread pool does not survive `fork()` (a forked child
-of a process that ran a parallel region hangs in its next one). `--dev` runs Flask's development
-server in one process instead.
+The master process never runs the model: a stale index is built, and a missing ONNX export made, in
+a separate (spawned) process before the workers start, because torch's OpenMP thread pool does not
+survive `fork()` (a forked child of a process that ran a parallel region hangs in its next one), and
+so that no worker loads torch to export. `--dev` runs Flask's development server in one process
+instead.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 # (embedding.py), so more threads mean larger batches under load: 8 against 4 measured in
 # docs/benchmarks.md, section 10.
 DEFAULT_THREADS = 8
-MAX_DEFAULT_WORKERS = 8  # each worker holds its own model (~0.5 GB resident): cap the default
+MAX_DEFAULT_WORKERS = 8  # each worker holds its own model (~0.25 GB resident with ONNX): cap the default
 TIMEOUT_SECONDS = 120  # a worker silent this long is restarted (loading the model takes seconds)
 GRACEFUL_SECONDS = 10
 
@@ -87,51 +90,62 @@ def plan(
 
 
 def set_torch_threads(count: int) -> None:
-    """Limit torch (and the BLAS and OpenMP libraries beneath it) to `count` threads in this process."""
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(count)
-    import torch
+    """Limit the model (onnxruntime, or torch when it is the backend) to `count` threads in this process.
 
-    torch.set_num_threads(count)
-    with contextlib.suppress(RuntimeError):  # allowed only before any parallel work; none has run here
-        torch.set_num_interop_threads(1)
-    try:
-        import faiss
+    Never imports torch: a worker on the ONNX backend stays without it (embedding.set_threads).
+    """
+    from .embedding import set_threads
 
-        faiss.omp_set_num_threads(count)
-    except ImportError:  # pragma: no cover - faiss is a dependency
-        pass
+    set_threads(count)
 
 
 def build_if_stale(config: dict[str, Any]) -> None:
     """Build the index in a spawned process when it is missing or stale (see the module's docstring)."""
-    from . import create_app, get_engine
-
-    engine = get_engine(create_app(config))
-    reason = engine.staleness()
-    if not reason:
-        return
     import click
 
+    from . import create_app, get_engine
+    from .embedding import check_device, default_device, needs_export
+
+    engine = get_engine(create_app(config))
+    check_device(default_device())  # a bad ISSQA_DEVICE: one line here, not workers failing to boot
+    reason = engine.staleness()
+    if not reason:
+        if needs_export(engine.settings.model, engine.settings.backend):
+            # Once, here, rather than in every worker: exporting imports torch.
+            click.echo("Exporting the model to ONNX (once).", err=True)
+            _spawn(config, prepare_only=True)
+        return
     click.echo(f"Building the index: {reason}.", err=True)
+    _spawn(config)
+
+
+def _spawn(config: dict[str, Any], prepare_only: bool = False) -> None:
+    """Run `_build` in a spawned process and wait: the master never loads the model."""
     context = multiprocessing.get_context("spawn")
-    process = context.Process(target=_build, args=(config,), name="issqa-build")
+    process = context.Process(target=_build, args=(config, prepare_only), name="issqa-build")
     process.start()
     process.join()
     if process.exitcode != 0:
         from .errors import IssqaError
 
-        raise IssqaError(f"building the index failed (exit status {process.exitcode})")
+        what = "exporting the model" if prepare_only else "building the index"
+        raise IssqaError(f"{what} failed (exit status {process.exitcode})")
 
 
-def _build(config: dict[str, Any]) -> None:
+def _build(config: dict[str, Any], prepare_only: bool = False) -> None:
     import click
 
     from . import create_app, get_engine
     from .errors import RebuildInProgress
 
+    engine = get_engine(create_app(config))
+    if prepare_only:
+        from .embedding import prepare
+
+        prepare(engine.settings.model, engine.settings.backend)
+        return
     try:
-        report = get_engine(create_app(config)).build(show_progress=True)
+        report = engine.build(show_progress=True)
     except RebuildInProgress as exc:  # its result is served as soon as it is written
         click.echo(f"{exc.message} Serving the current index meanwhile.", err=True)
         return

@@ -96,6 +96,11 @@ class Manifest:
     versions: dict[str, str]
     files: dict[str, str] = field(default_factory=dict)
     format: int = FORMAT_VERSION
+    # Which vectors the index holds (`embedding.compatibility`): the model and its precision, never
+    # the backend, since both backends give the same vectors. Empty in indexes built before it was
+    # recorded, all of them by torch in fp32.
+    embedding: str = ""
+    backend: str = ""  # what computed the vectors, for the record only: never compared
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -397,6 +402,18 @@ class BuildLock:
         self.release()
 
 
+CACHED_PASSAGES = 4096  # per loaded index: see Index._rows
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One passage as the store holds it: its text, its sentences' spans, their fp16 vectors."""
+
+    passage: Passage
+    where: list[tuple[int, int, int]]  # (passage id, start, end) per sentence, in reading order
+    vectors: np.ndarray  # float16, one row per sentence
+
+
 @dataclass(frozen=True)
 class Neighbour:
     """A passage id with its inner-product score."""
@@ -427,6 +444,11 @@ class Index:
             raise IndexMissing(f"the passage store is missing from {folder}")
         self._db_uri = f"file:{db_path}?mode=ro&immutable=1"
         self._local = threading.local()
+        # Recently read passages with their sentences (the index never changes once loaded): the same
+        # candidates come back question after question, and reading them is most of what retrieval
+        # costs besides the model. Oldest out first; about 20 MB when full.
+        self._rows: dict[int, _Rows] = {}
+        self._rows_lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -476,13 +498,7 @@ class Index:
 
     def passages(self, ids: list[int]) -> dict[int, Passage]:
         """Passages by id."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._db().execute(
-            f'SELECT id, document_id, start, "end", text FROM passages WHERE id IN ({marks})', ids
-        )
-        return {row[0]: Passage(*row) for row in rows}
+        return {pid: rows.passage for pid, rows in self._read(ids).items()}
 
     def sentences(self, passage_ids: list[int]) -> dict[int, list[Sentence]]:
         """The sentences of the given passages, in reading order, with their vectors."""
@@ -494,23 +510,53 @@ class Index:
         The vectors come as one float32 matrix, converted in one step: a question scores a few
         hundred sentences, and one matrix product beats a few hundred small ones.
         """
-        empty = np.zeros((0, self.manifest.dimensions), dtype=np.float32)
-        if not passage_ids:
-            return [], empty
-        marks = ",".join("?" * len(passage_ids))
-        rows = (
-            self._db()
-            .execute(
-                f'SELECT passage_id, start, "end", vector FROM sentences WHERE passage_id IN ({marks}) '
-                "ORDER BY passage_id, start",
-                passage_ids,
+        found = self._read(passage_ids)
+        ordered = [found[pid] for pid in sorted(found) if found[pid].where]
+        if not ordered:
+            return [], np.zeros((0, self.manifest.dimensions), dtype=np.float32)
+        where = [row for rows in ordered for row in rows.where]
+        return where, np.vstack([rows.vectors for rows in ordered]).astype(np.float32)
+
+    def _read(self, ids: Iterable[int]) -> dict[int, _Rows]:
+        """The passages (with their sentences) among `ids`, from the cache or else the store."""
+        found: dict[int, _Rows] = {}
+        missing: list[int] = []
+        for pid in ids:
+            rows = self._rows.get(pid)
+            if rows is not None:
+                found[pid] = rows
+            elif pid not in found:
+                missing.append(pid)
+        if not missing:
+            return found
+        missing = list(dict.fromkeys(missing))
+        db = self._db()
+        marks = ",".join("?" * len(missing))
+        passages = {
+            row[0]: Passage(*row)
+            for row in db.execute(
+                f'SELECT id, document_id, start, "end", text FROM passages WHERE id IN ({marks})', missing
             )
-            .fetchall()
-        )
-        if not rows:
-            return [], empty
-        matrix = np.frombuffer(b"".join(row[3] for row in rows), dtype=np.float16)
-        return [row[:3] for row in rows], matrix.reshape(len(rows), -1).astype(np.float32)
+        }
+        sentences: dict[int, list[tuple[int, int, int, bytes]]] = {pid: [] for pid in passages}
+        for row in db.execute(
+            f'SELECT passage_id, start, "end", vector FROM sentences WHERE passage_id IN ({marks}) '
+            "ORDER BY passage_id, start",
+            missing,
+        ):
+            sentences[row[0]].append(row)
+        fresh = {}
+        for pid, passage in passages.items():
+            rows = sentences[pid]
+            vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float16)
+            shape = (len(rows), self.manifest.dimensions)
+            fresh[pid] = _Rows(passage, [r[:3] for r in rows], vectors.reshape(shape))
+        with self._rows_lock:
+            self._rows.update(fresh)
+            for old in list(self._rows)[: max(0, len(self._rows) - CACHED_PASSAGES)]:
+                del self._rows[old]
+        found.update(fresh)
+        return found
 
     def documents(self, ids: Iterable[str] | None = None) -> dict[str, Document]:
         """Documents by id: the given ones, or all of them."""

@@ -1,12 +1,16 @@
 """The embedder: questions asked at the same moment share one forward pass, with the same vectors.
 
-With ISSQA_BACKEND=onnx, questions are encoded by onnxruntime with torch's vectors, and passages by torch.
+The default backend (onnx: the model's ONNX export on onnxruntime, no torch) gives torch's vectors for
+questions, passages and late-chunked sentences, so either backend serves an index built by the other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -19,9 +23,12 @@ import torch
 
 from service import create_app, embedding, get_engine
 from service import engine as engine_module
-from service.embedding import SentenceTransformerEmbedder, load_embedder
+from service.chunking import ChunkSettings
+from service.documents import Document, load_documents
+from service.embedding import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
 from service.engine import Settings
 from service.errors import ConfigError
+from service.indexing import embed_documents
 
 QUESTIONS = [
     "Who replaced Rogozin as head of Roskosmos?",
@@ -34,9 +41,9 @@ QUESTIONS = [
 
 
 @pytest.fixture
-def batching(embedder) -> SentenceTransformerEmbedder:
-    """A fresh embedder (empty queue, no cache) sharing the session's loaded weights."""
-    fresh = SentenceTransformerEmbedder.__new__(SentenceTransformerEmbedder)
+def batching(embedder) -> OnnxEmbedder:
+    """A fresh embedder (empty queue, no cache) sharing the session's loaded model."""
+    fresh = type(embedder).__new__(type(embedder))
     fresh.__dict__.update(embedder.__dict__)
     fresh.cache_size = 0
     fresh._lock = threading.Lock()
@@ -45,7 +52,7 @@ def batching(embedder) -> SentenceTransformerEmbedder:
     return fresh
 
 
-def ask_together(embedder: SentenceTransformerEmbedder, questions: list[str]) -> list:
+def ask_together(embedder: embedding.AnyEmbedder, questions: list[str]) -> list:
     """Queue every question while the model is busy, then let them all through at once."""
     with ThreadPoolExecutor(len(questions)) as pool:
         with embedder._lock:  # the model is "busy": every caller must queue
@@ -94,7 +101,7 @@ def test_a_failed_pass_fails_every_question_in_it_and_the_next_ones_still_work(b
     assert np.allclose(again[0], embedder._forward([QUESTIONS[0]])[0], atol=1e-5)
 
 
-# ISSQA_BACKEND=onnx: questions encoded by onnxruntime must get torch's vectors (the index is torch's).
+# The two backends: the same vectors, so an index built by either serves the other.
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,26 +113,56 @@ def real_questions(count: int = 10) -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def torch_embedder() -> SentenceTransformerEmbedder:
+    """The fallback backend: sentence-transformers on torch (no question cache)."""
+    return SentenceTransformerEmbedder(cache_size=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("onnx-cache")
 
 
 @pytest.fixture(scope="module")
-def onnx_embedder(onnx_cache: Path) -> SentenceTransformerEmbedder:
-    """The real model with questions on onnxruntime, exported into a temporary cache (no question cache)."""
-    return SentenceTransformerEmbedder(backend="onnx", onnx_cache=onnx_cache, cache_size=0)
+def onnx_embedder(onnx_cache: Path) -> OnnxEmbedder:
+    """The default backend, exported afresh into a temporary cache (no question cache)."""
+    return OnnxEmbedder(onnx_cache=onnx_cache, cache_size=0, device="cpu")
 
 
-def test_onnx_question_vectors_match_torch(onnx_embedder, embedder):
+def test_the_default_backend_is_onnx(embedder, monkeypatch):
+    monkeypatch.delenv("ISSQA_BACKEND", raising=False)
+    assert embedding.default_backend() == "onnx"
+    assert isinstance(embedder, OnnxEmbedder) and embedder.backend == "onnx"
+
+
+def test_onnx_question_vectors_match_torch(onnx_embedder, torch_embedder):
     questions = real_questions()
     long_text = next((ROOT / "documents").glob("*.txt")).read_text(encoding="utf-8")
-    assert embedder.count_tokens(long_text) > embedder.max_tokens  # truncated alike by both
-    for text in [*questions, long_text]:
-        got = onnx_embedder.encode([text])
-        expected = embedder._torch_forward([text])
-        assert got.dtype == np.float32 and got.shape == (1, embedder.dimensions)
-        assert np.isclose(np.linalg.norm(got[0]), 1.0, atol=1e-5)
-        assert float(got[0] @ expected[0]) >= 0.9999, text
+    assert torch_embedder.count_tokens(long_text) > torch_embedder.max_tokens  # truncated alike by both
+    texts = [*questions, long_text]
+    got, expected = onnx_embedder.encode(texts), torch_embedder.encode(texts)  # bulk: one batch each
+    assert got.dtype == np.float32 and got.shape == (len(texts), torch_embedder.dimensions)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(got * expected, axis=1)
+    assert cosines.min() >= embedding.MIN_COSINE, texts[int(cosines.argmin())]
+    alone = np.vstack([onnx_embedder.encode([q]) for q in questions])  # one at a time: the same
+    assert np.sum(alone * expected[: len(questions)], axis=1).min() >= embedding.MIN_COSINE
+
+
+def test_onnx_passage_and_sentence_vectors_match_torch(onnx_embedder, torch_embedder):
+    """The build's own path (chunk, embed passages, late-chunk sentences) over the real articles."""
+    docs = [d for d in load_documents(ROOT / "documents") if isinstance(d, Document)]
+    got = embed_documents(docs, onnx_embedder, ChunkSettings(), 0)
+    expected = embed_documents(docs, torch_embedder, ChunkSettings(), 0)
+    assert [(p.start, p.end) for p in got.passages] == [(p.start, p.end) for p in expected.passages]
+    assert len(got.passages) > 10
+    assert np.sum(got.vectors * expected.vectors, axis=1).min() >= embedding.MIN_COSINE
+    ours = np.vstack([s.vector for sentences in got.sentences for s in sentences])
+    theirs = np.vstack([s.vector for sentences in expected.sentences for s in sentences])
+    assert len(ours) > len(got.passages)  # several sentences a passage
+    assert np.sum(ours * theirs, axis=1).min() >= embedding.MIN_COSINE
+    for p in got.passages:
+        assert onnx_embedder.count_tokens(p.text) == torch_embedder.count_tokens(p.text)
 
 
 def test_onnx_batches_give_the_vectors_of_single_questions(onnx_embedder):
@@ -135,20 +172,6 @@ def test_onnx_batches_give_the_vectors_of_single_questions(onnx_embedder):
     assert np.allclose(onnx_embedder.encode(questions), alone, atol=1e-5)
     together = ask_together(onnx_embedder, questions)  # the leader/follower path, one onnx pass
     assert np.allclose(np.vstack(together), alone, atol=1e-5)
-
-
-def test_onnx_encodes_questions_and_torch_encodes_passages(onnx_embedder, monkeypatch):
-    torch_calls: list[int] = []
-    torch_forward = onnx_embedder._torch_forward
-    monkeypatch.setattr(
-        onnx_embedder,
-        "_torch_forward",
-        lambda texts, show_progress=False: torch_calls.append(len(texts)) or torch_forward(texts),
-    )
-    onnx_embedder.encode(real_questions(3))
-    assert torch_calls == []
-    onnx_embedder.encode(real_questions(12))  # bulk: passages, as in `issqa eval` calibration
-    assert torch_calls == [12]
 
 
 def test_the_export_lands_in_the_cache_and_is_reused(onnx_embedder, onnx_cache, monkeypatch):
@@ -163,26 +186,26 @@ def test_the_export_lands_in_the_cache_and_is_reused(onnx_embedder, onnx_cache, 
 
     monkeypatch.setattr(embedding, "export_onnx", no_export)
     monkeypatch.setenv("ISSQA_ONNX_CACHE", str(onnx_cache))
-    monkeypatch.setenv("ISSQA_BACKEND", "onnx")
-    second = SentenceTransformerEmbedder(cache_size=0)  # both from the environment this time
-    assert second.backend == "onnx" and second.onnx_path == path
-    assert path.stat().st_mtime_ns == written
+    assert embedding.prepare(backend="onnx") == path and not embedding.needs_export(
+        onnx_embedder.name, "onnx"
+    )
+    second = OnnxEmbedder(cache_size=0)  # the cache folder from the environment this time
+    assert second.onnx_path == path and path.stat().st_mtime_ns == written
     question = real_questions(1)
     assert np.array_equal(second.encode(question), onnx_embedder.encode(question))
 
 
-def test_a_second_export_replaces_the_file_whole_while_it_is_in_use(onnx_embedder):
-    """Two workers starting together both export; the later rename must leave a valid file."""
+def test_the_export_is_reproducible_and_replaces_the_file_whole_while_in_use(onnx_embedder, torch_embedder):
+    """The same model gives the same bytes; a second export (two workers starting together) swaps whole."""
     path = onnx_embedder.onnx_path
+    before_hash = hashlib.sha256(path.read_bytes()).hexdigest()
     before = path.stat().st_ino
-    embedding.export_onnx(onnx_embedder._model, path)  # as a worker that found no file would
+    embedding.export_onnx(torch_embedder._model, path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before_hash
     assert path.stat().st_ino != before and [p.name for p in path.parent.iterdir()] == ["model.onnx"]
     question = real_questions(1)
-    fresh = embedding.onnx_session(path)  # the new file loads ...
-    features = onnx_embedder._tokenizer(question, return_tensors="np")
-    feed = {i.name: features[i.name].astype(np.int64) for i in fresh.get_inputs()}
-    vector = embedding.mean_pool(fresh.run(None, feed)[0], features["attention_mask"])
-    assert float(vector[0] @ onnx_embedder.encode(question)[0]) >= 0.9999  # ... and the old session runs on
+    fresh = OnnxEmbedder(onnx_cache=path.parent.parent, cache_size=0)  # the new file loads ...
+    assert np.allclose(fresh.encode(question), onnx_embedder.encode(question), atol=1e-6)  # ... the old runs
 
 
 def test_the_cache_folder_follows_the_environment(tmp_path):
@@ -193,16 +216,31 @@ def test_the_cache_folder_follows_the_environment(tmp_path):
 
 def test_changed_weights_change_the_export_folder(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"weights")
-    before = embedding.weights_fingerprint(None, str(tmp_path))
-    assert embedding.weights_fingerprint(None, str(tmp_path)) == before
+    before = embedding.weights_fingerprint(tmp_path)
+    assert embedding.weights_fingerprint(tmp_path) == before
     os.utime(tmp_path / "model.safetensors", ns=(1, 1))
-    assert embedding.weights_fingerprint(None, str(tmp_path)) != before
+    assert embedding.weights_fingerprint(tmp_path) != before
+
+
+def test_a_model_onnx_cannot_reproduce_is_refused_with_the_fallback_named(tmp_path):
+    (tmp_path / "modules.json").write_text(
+        json.dumps(
+            [
+                {"path": "", "type": "sentence_transformers.models.Transformer"},
+                {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    with pytest.raises(ConfigError, match=r"mean Pooling .* Use ISSQA_BACKEND=torch"):
+        embedding.model_spec(tmp_path, "cls-model")
 
 
 @pytest.mark.parametrize("backend", ["tensorrt", "ONNX"])
 def test_an_unknown_backend_is_a_clear_error(backend, monkeypatch):
-    with pytest.raises(ConfigError, match="ISSQA_BACKEND must be one of torch, onnx"):
-        SentenceTransformerEmbedder(backend=backend)  # refused before any model is loaded
+    with pytest.raises(ConfigError, match="ISSQA_BACKEND must be one of onnx, torch"):
+        load_embedder(backend=backend)  # refused before any model is loaded
     with pytest.raises(ConfigError, match="ISSQA_BACKEND"):
         Settings.from_config({"BACKEND": backend})
     monkeypatch.setenv("ISSQA_BACKEND", backend)
@@ -214,31 +252,103 @@ def test_an_unknown_backend_is_a_clear_error(backend, monkeypatch):
 
 def test_an_empty_backend_setting_means_the_default(monkeypatch):
     monkeypatch.setenv("ISSQA_BACKEND", " ")
-    assert embedding.default_backend() == "torch"
-    assert get_engine(create_app({"TESTING": True})).settings.backend == "torch"
+    assert embedding.default_backend() == "onnx"
+    assert get_engine(create_app({"TESTING": True})).settings.backend == "onnx"
 
 
 def test_the_app_passes_its_backend_to_the_model_loader(monkeypatch, tmp_path):
     loaded: list[tuple[str, str]] = []
     monkeypatch.setattr(engine_module, "load_embedder", lambda name, backend: loaded.append((name, backend)))
-    monkeypatch.setenv("ISSQA_BACKEND", "onnx")
+    monkeypatch.setenv("ISSQA_BACKEND", "torch")
     engine = get_engine(create_app({"INDEX": tmp_path / "index"}))
-    assert engine.settings.backend == "onnx"
+    assert engine.settings.backend == "torch"
     engine.embedder  # noqa: B018  (loads the model)
-    assert loaded == [("all-MiniLM-L6-v2", "onnx")]
-    assert get_engine(create_app({"BACKEND": "torch"})).settings.backend == "torch"  # the dict wins
+    assert loaded == [("all-MiniLM-L6-v2", "torch")]
+    assert get_engine(create_app({"BACKEND": "onnx"})).settings.backend == "onnx"  # the dict wins
 
 
 def test_the_default_backend_shares_one_loaded_model(embedder, monkeypatch):
     monkeypatch.delenv("ISSQA_BACKEND", raising=False)
-    assert load_embedder() is load_embedder(embedder.name, "torch")
+    monkeypatch.delenv("ISSQA_DEVICE", raising=False)
+    assert load_embedder() is load_embedder(embedder.name, "onnx")
 
 
-def test_missing_onnxruntime_or_onnx_or_a_failed_export_is_a_clear_error(embedder, tmp_path, monkeypatch):
-    model = embedder._model
+# ISSQA_DEVICE=auto|cpu|cuda
+
+
+@pytest.mark.parametrize("device", ["gpu", "CUDA:0", "tpu"])
+def test_an_unknown_device_is_a_clear_error(device, monkeypatch):
+    monkeypatch.setenv("ISSQA_DEVICE", device)
+    with pytest.raises(ConfigError, match="ISSQA_DEVICE must be one of auto, cpu, cuda"):
+        load_embedder()
+    with pytest.raises(ConfigError, match="ISSQA_DEVICE must be one of auto, cpu, cuda"):
+        OnnxEmbedder(cache_size=0)
+
+
+def test_the_cpu_device_runs_both_backends_on_the_cpu(embedder, torch_embedder, monkeypatch):
+    assert embedding.onnx_providers("cpu") == ["CPUExecutionProvider"]
+    assert torch_embedder.device == "cpu" and torch_embedder._model.device.type == "cpu"
+    monkeypatch.setenv("ISSQA_DEVICE", "cpu")
+    on_cpu = OnnxEmbedder(cache_size=0)
+    assert on_cpu.device == "cpu" and on_cpu._session.get_providers() == ["CPUExecutionProvider"]
+    question = real_questions(1)
+    assert np.allclose(on_cpu.encode(question), embedder.encode(question), atol=1e-6)
+
+
+def test_auto_uses_cuda_only_where_there_is_one_and_cuda_insists():
+    import onnxruntime
+
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    assert embedding.onnx_providers("auto")[0] == (
+        "CUDAExecutionProvider" if has_cuda else "CPUExecutionProvider"
+    )
+    assert embedding.torch_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not has_cuda:
+        with pytest.raises(ConfigError, match="ISSQA_DEVICE=cuda, but onnxruntime has no CUDA"):
+            embedding.onnx_providers("cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="ISSQA_DEVICE=cuda, but torch sees no CUDA device"):
+            embedding.torch_device("cuda")
+
+
+# Torch stays out of processes that do not use it.
+
+
+def test_the_onnx_backend_never_imports_torch(news_index, tmp_path):
+    """A serving worker's own start-up (serving.load_app), a question, and a rebuild, in a fresh process."""
+    script = (
+        "import sys\n"
+        "from service import get_engine, serving\n"
+        "serving.set_torch_threads(1)\n"
+        f"app = serving.load_app({{'DOCUMENTS': {str(news_index['DOCUMENTS'])!r}, 'INDEX': sys.argv[1]}})\n"
+        "engine = get_engine(app)\n"
+        "engine.build(full=True)\n"
+        "reply = app.test_client().post('/api/ask', json={'question': 'Who replaced Rogozin?'}).get_json()\n"
+        "assert reply['answered'], reply\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sentence_transformers')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISSQA_")}
+    index = tmp_path / "index"
+    shutil.copytree(news_index["INDEX"], index)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(index)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_missing_onnxruntime_or_onnx_or_a_failed_export_is_a_clear_error(
+    torch_embedder, tmp_path, monkeypatch
+):
+    model = torch_embedder._model
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     with pytest.raises(ConfigError, match="ISSQA_BACKEND=onnx needs onnxruntime"):
-        embedding.onnx_model_path(model, embedder.name, tmp_path)
+        embedding.onnx_model_path(torch_embedder.name, tmp_path)
     monkeypatch.undo()
 
     monkeypatch.setitem(sys.modules, "onnx", None)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from service.chunking import ChunkSettings
+from service.embedding import compatibility
 from service.errors import RebuildInProgress
 from service.indexing import build_index, staleness
 from service.store import MANIFEST, BuildLock, Index, read_manifest
@@ -180,6 +181,56 @@ def test_incremental_builds_embed_only_what_changed(corpus, tmp_path, fake_embed
         return [(idx.passages([h.passage_id])[h.passage_id].text, round(h.score, 5)) for h in hits]
 
     assert by_key(index, index.search(query, 5)) == by_key(scratch, scratch.search(query, 5))
+
+
+def test_the_manifest_records_the_vectors_not_the_backend(corpus, tmp_path, fake_embedder):
+    """Switching backends keeps the index (same vectors); other vectors, or no record at all, are judged apart."""
+    index_dir = tmp_path / "index"
+    fake_embedder.backend = "onnx"
+    build_index(corpus, index_dir, fake_embedder)
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    assert manifest["embedding"] == compatibility(fake_embedder.name) == "all-MiniLM-L6-v2 fp32"
+    assert manifest["backend"] == "onnx" and "onnxruntime" in manifest["versions"]
+    fake_embedder.backend = "torch"
+    fake_embedder.encoded = 0
+    assert staleness(corpus, index_dir, fake_embedder.name) is None
+    assert build_index(corpus, index_dir, fake_embedder).embedded == 0  # the other backend reuses it all
+
+    def rewrite(**fields):
+        data = json.loads((index_dir / MANIFEST).read_text())
+        (index_dir / MANIFEST).write_text(json.dumps({**data, **fields}))
+
+    rewrite(embedding="all-MiniLM-L6-v2 int8")
+    assert staleness(corpus, index_dir, fake_embedder.name) == (
+        "built with all-MiniLM-L6-v2 int8 vectors, configured all-MiniLM-L6-v2 fp32"
+    )
+    assert build_index(corpus, index_dir, fake_embedder).full
+    rewrite(embedding="", backend="")  # an index from before the record: torch's fp32 vectors
+    assert staleness(corpus, index_dir, fake_embedder.name) is None
+
+
+def test_an_index_built_by_onnx_serves_the_torch_fallback_alike(news_index):
+    """The shared index is built by the default (onnx); torch answers from it, unchanged, the same way."""
+    from service import create_app, get_engine
+    from service.embedding import SentenceTransformerEmbedder
+
+    assert read_manifest(news_index["INDEX"]).backend == "onnx"
+    onnx = get_engine(create_app({**news_index, "TESTING": True}))
+    fallback = get_engine(
+        create_app(
+            {
+                **news_index,
+                "TESTING": True,
+                "BACKEND": "torch",
+                "EMBEDDER": SentenceTransformerEmbedder(cache_size=0),
+            }
+        )
+    )
+    assert fallback.staleness() is None
+    for question in ("Who replaced Rogozin?", "When was the extra Soyuz flight agreed?"):
+        a, b = onnx.ask(question), fallback.ask(question)
+        assert a.answer == b.answer
+        assert [(c.path, c.start) for c in a.citations] == [(c.path, c.start) for c in b.citations]
 
 
 def test_full_or_a_new_model_or_chunking_rebuilds_everything(corpus, tmp_path, fake_embedder):
@@ -357,3 +408,30 @@ def test_captions_credits_and_datelines_never_become_passages(tmp_path, fake_emb
     assert "The US space agency Nasa wants to resume cooperation" in text
     documents = index.documents()
     assert all(documents[p.document_id].text[p.start : p.end] == p.text for p in passages)
+
+
+def test_passages_and_sentences_read_alike_from_the_cache_and_the_store(
+    corpus, tmp_path, fake_embedder, monkeypatch
+):
+    """The loaded index keeps recent passages in memory; what it returns must be what the store holds."""
+    from service import store
+
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_embedder)
+    ids = list(range(Index(index_dir).next_passage_id()))
+    assert len(ids) > 8
+
+    def fresh(pids):
+        index = Index(index_dir)  # nothing cached yet
+        return index.passages(pids), index.sentence_rows(pids)
+
+    monkeypatch.setattr(store, "CACHED_PASSAGES", 5)
+    index = Index(index_dir)
+    for pids in (ids[:4], ids[2:9], ids[::-1], [ids[3], ids[3], 10_000, ids[0]], []):
+        for _ in range(2):  # cold, then warm (or partly evicted)
+            passages, (where, vectors) = index.passages(pids), index.sentence_rows(pids)
+            expected_passages, (expected_where, expected_vectors) = fresh(pids)
+            assert passages == expected_passages and where == expected_where
+            assert vectors.dtype == np.float32 and np.array_equal(vectors, expected_vectors)
+            assert len(index._rows) <= 5
+    assert [w[0] for w in index.sentence_rows(ids)[0]] == sorted(w[0] for w in index.sentence_rows(ids)[0])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
+
 import faiss
 import numpy as np
 import pytest
 
 from service import store
-from service.embedding import SentenceTransformerEmbedder
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -77,15 +79,15 @@ def test_exact_index_reads_memory_mapped(tmp_path):
 
 
 def test_the_question_cache_returns_identical_vectors(embedder):
-    cached = SentenceTransformerEmbedder(embedder.name, cache_size=4)
-    cached._model = embedder._model  # share the loaded weights
+    cached = copy.copy(embedder)  # the loaded model, with its own cache of 4
+    cached.cache_size, cached._cache = 4, OrderedDict()
     first = cached.encode(["Who replaced Rogozin?", "Which cosmonaut flies on SpaceX?"])
     assert len(cached._cache) == 2
     again = cached.encode(["Who replaced Rogozin?", "Which cosmonaut flies on SpaceX?"])
     assert np.array_equal(first, again)
     mixed = cached.encode(["Which cosmonaut flies on SpaceX?", "A new question"])
     assert np.array_equal(mixed[0], first[1])
-    uncached = SentenceTransformerEmbedder.encode(_no_cache(embedder), ["Who replaced Rogozin?"])
+    uncached = type(embedder).encode(_no_cache(embedder), ["Who replaced Rogozin?"])
     assert np.allclose(uncached[0], first[0], atol=1e-6)
     cached.encode([f"question {i}" for i in range(6)])
     assert len(cached._cache) == 4  # the oldest are dropped

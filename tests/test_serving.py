@@ -1,12 +1,22 @@
-"""Production serving: the process and thread plan, and `--dev` against gunicorn (no timing)."""
+"""Production serving: the process and thread plan, `--dev` against gunicorn, and torch-free workers (no timing)."""
 
 from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from service import serving
 from service.cli import main
+
+from .conftest import DOCUMENTS
+from .live_server import running_server
+from .test_jobs import call
 
 
 @pytest.mark.parametrize("cores", [1, 2, 3, 4, 8, 16, 64])
@@ -80,3 +90,73 @@ def test_an_unread_body_is_read_away_so_keep_alive_survives():
     app = serving.drain_unread_body(refuse)
     result = app({"CONTENT_LENGTH": "70000", "wsgi.input": body}, lambda status, headers: None)
     assert result == [b"too large"] and body.read() == b""
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc: Linux only, as the server is)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+
+
+def _libraries(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_gunicorn_workers_serve_and_rebuild_without_torch(tmp_path):
+    """Real `issqa serve` workers (default backend) never load torch: not to answer, not to rebuild."""
+    documents = tmp_path / "documents"
+    shutil.copytree(DOCUMENTS, documents)
+    token = "serve-token"
+    env = {"ISSQA_ADMIN_TOKEN": token, "ISSQA_RATE_LIMIT": "off", "ISSQA_WORKERS": "2", "ISSQA_BACKEND": ""}
+    with running_server(documents, tmp_path / "index", tmp_path / "serve.log", env) as url:
+        question = json.dumps({"question": "Who replaced Rogozin?"}).encode()
+        headers = {"Content-Type": "application/json"}
+        for _ in range(4):
+            assert call(f"{url}/api/ask", "POST", question, headers)[0] == 200
+        port = url.rsplit(":", 1)[1]  # this server's master (the session's live server may run too)
+        (master,) = [p for p in _children(os.getpid()) if f"serve --port {port}" in _cmdline(p)]
+        # gunicorn's workers are forks of the master (the same command line); multiprocessing's
+        # resource tracker, left by the spawned build, is not one.
+        workers = [p for p in _children(master) if "multiprocessing" not in _cmdline(p)]
+        assert len(workers) == 2
+        status, started = call(
+            f"{url}/api/index/rebuild",
+            "POST",
+            b'{"full": true}',
+            {**headers, "Authorization": f"Bearer {token}"},
+        )
+        assert status == 202, started
+        deadline = time.monotonic() + 120
+        job = started["job"]
+        while job["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = call(f"{url}/api/index")[1]["job"]
+        assert job["state"] == "succeeded" and job["summary"]["embedded"] > 0, job
+        assert call(f"{url}/api/ask", "POST", question, headers)[0] == 200
+        for pid in [master, *workers]:
+            maps = _libraries(pid)
+            assert "libtorch" not in maps, f"process {pid} loaded torch"
+        for pid in workers:
+            assert "onnxruntime" in _libraries(pid)  # it is the ONNX model that answers
+
+
+def test_serve_refuses_a_bad_device_before_starting_anything(monkeypatch, tmp_path):
+    real = serving.build_if_stale
+    calls = _record(monkeypatch)
+    monkeypatch.setattr(serving, "build_if_stale", real)  # the real check, then recorded servers
+    env = {"ISSQA_INDEX": str(tmp_path / "index"), "ISSQA_DEVICE": "gpu"}
+    result = CliRunner().invoke(main, ["serve", "--port", "8125"], env=env)
+    assert result.exit_code == 1
+    assert result.output.startswith("issqa: ISSQA_DEVICE must be one of auto, cpu, cuda, not 'gpu'")
+    assert calls == []  # neither gunicorn nor the development server started
