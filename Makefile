@@ -52,6 +52,7 @@ deploy-tools:
 
 test: install browser deploy-tools
 	$(BIN)/ruff check service tests bench deploy
+	$(BIN)/mypy --strict service
 	$(BIN)/python -m pytest
 
 bench: install

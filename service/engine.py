@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "DOCUMENTS": "documents",
     "INDEX": "index",
     "MODEL": DEFAULT_MODEL,
-    # What encodes questions: torch, or onnx (an ONNX export of the same model run by onnxruntime).
+    # What runs the model: onnx (its ONNX export on onnxruntime, no torch) or torch, the fallback.
     "BACKEND": DEFAULT_BACKEND,
     "HOST": "127.0.0.1",
     "PORT": 8000,

@@ -209,12 +209,12 @@ def serve_production(config: dict[str, Any], host: str, port: int, serve_plan: S
         set_torch_threads(serve_plan.torch_threads)
         from prometheus_client import values
 
-        values.ValueClass = values.get_value_class()  # multiprocess values, now that the dir is set
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]  # multiprocess values, now that the dir is set
 
     def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid, metrics_dir)
+        multiprocess.mark_process_dead(worker.pid, metrics_dir)  # type: ignore[no-untyped-call]
 
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -225,7 +226,7 @@ def _vectors_for(
     if old is not None and isinstance(old, faiss.IndexIDMap2) == exact:
         index = old
         if removed:
-            index.remove_ids(np.array(removed, dtype=np.int64))
+            index.remove_ids(np.array(removed, dtype=np.int64))  # type: ignore[arg-type]  # SWIG takes arrays
     else:
         index = new_vector_index(len(kept), dims)
         old_ids = np.array(sorted(set(kept) - set(new_ids.tolist())), dtype=np.int64)
@@ -265,7 +266,7 @@ def _insert(db: sqlite3.Connection, added: Batch) -> None:
 
 def ivf_lists(count: int) -> int:
     """Clusters of an IVF index over `count` vectors: about 2·√count (2,000 at a million)."""
-    return max(1, round(2 * count**0.5))
+    return max(1, round(2 * math.sqrt(count)))
 
 
 def new_vector_index(count: int, dims: int) -> faiss.Index:
@@ -280,7 +281,7 @@ def new_vector_index(count: int, dims: int) -> faiss.Index:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dims))
     quantizer = faiss.IndexFlatIP(dims)
     index = faiss.IndexIVFFlat(quantizer, dims, ivf_lists(count), faiss.METRIC_INNER_PRODUCT)
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
     index.cp.niter = IVF_TRAIN_ITERATIONS
     index.nprobe = IVF_NPROBE
     return index
@@ -547,10 +548,10 @@ class Index:
             sentences[row[0]].append(row)
         fresh = {}
         for pid, passage in passages.items():
-            rows = sentences[pid]
-            vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float16)
-            shape = (len(rows), self.manifest.dimensions)
-            fresh[pid] = _Rows(passage, [r[:3] for r in rows], vectors.reshape(shape))
+            held = sentences[pid]
+            vectors = np.frombuffer(b"".join(r[3] for r in held), dtype=np.float16)
+            shape = (len(held), self.manifest.dimensions)
+            fresh[pid] = _Rows(passage, [r[:3] for r in held], vectors.reshape(shape))
         with self._rows_lock:
             self._rows.update(fresh)
             for old in list(self._rows)[: max(0, len(self._rows) - CACHED_PASSAGES)]:
@@ -566,7 +567,17 @@ class Index:
             params = sorted(set(ids))
             sql += f" WHERE id IN ({','.join('?' * len(params))})"
         return {
-            row[0]: Document(*row[:-1], pages=tuple(json.loads(row[-1])))
+            row[0]: Document(
+                id=row[0],
+                path=row[1],
+                title=row[2],
+                published=row[3],
+                source=row[4],
+                url=row[5],
+                text=row[6],
+                sha256=row[7],
+                pages=tuple(json.loads(row[8])),
+            )
             for row in self._db().execute(sql, params)
         }
 
