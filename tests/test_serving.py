@@ -125,7 +125,9 @@ def test_gunicorn_workers_serve_and_rebuild_without_torch(tmp_path):
         for _ in range(4):
             assert call(f"{url}/api/ask", "POST", question, headers)[0] == 200
         port = url.rsplit(":", 1)[1]  # this server's master (the session's live server may run too)
-        (master,) = [p for p in _children(os.getpid()) if f"serve --port {port}" in _cmdline(p)]
+        (master,) = [
+            p for p in _children(os.getpid()) if " serve " in _cmdline(p) and f"--port {port}" in _cmdline(p)
+        ]
         # gunicorn's workers are forks of the master (the same command line); multiprocessing's
         # resource tracker, left by the spawned build, is not one.
         workers = [p for p in _children(master) if "multiprocessing" not in _cmdline(p)]
