@@ -83,8 +83,11 @@ def _sample(questions: list[dict], size: int, seed: int) -> list[dict]:
     return random.Random(seed).sample(questions, min(size, len(questions)))
 
 
-def question_sets(benchmarks: Path, scale: float = 1.0) -> Iterator[tuple[str, list[dict] | Path, list[dict]]]:
+def question_sets(
+    benchmarks: Path, scale: float = 1.0
+) -> Iterator[tuple[str, list[dict] | Path, list[dict]]]:
     """(name, passages to index or a documents folder, questions with `answerable`), from shared data."""
+
     def size(name: str) -> int:
         return round(SIZES[name] * scale)
 
@@ -303,13 +306,13 @@ def fit(write: bool = True) -> dict:
     """Fit the shipped model and compare it with the alternatives; returns the model's JSON."""
     data = read_signals()
     X, y = data["X"], data["right"]
-    comparison = {}
+    comparison, held_out = {}, {}
     for method in ("cosine", "logistic", "boosting"):
-        probability = out_of_fold(data, method)
+        held_out[method] = probability = out_of_fold(data, method)
         threshold = choose_threshold(data, probability)
         comparison[method] = {"threshold": threshold, **figures(data, probability, threshold)}
     shipped = comparison["logistic"]
-    probability = out_of_fold(data, "logistic")
+    probability = held_out["logistic"]
     mean, scale, coef, intercept = fit_logistic(X, y)
     xs, ys = isotonic(logistic_score((mean, scale, coef, intercept), X), y)
     model = confidence.Model(confidence.SIGNALS, mean, scale, coef, intercept, xs, ys)
@@ -337,7 +340,9 @@ def main() -> None:
     ex = sub.add_parser("extract")
     ex.add_argument("benchmarks", type=Path)
     ex.add_argument("--scale", type=float, default=1.0, help="sample this share of SIZES (for a quick try)")
-    ex.add_argument("--only", nargs="*", help="extract only these sets (removed, v2, offtopic, news, followups)")
+    ex.add_argument(
+        "--only", nargs="*", help="extract only these sets (removed, v2, offtopic, news, followups)"
+    )
     sub.add_parser("fit")
     args = parser.parse_args()
     if args.stage == "extract":

@@ -15,7 +15,7 @@ from typing import Any
 from . import confidence
 from .documents import page_of
 from .query import Query
-from .retrieval import Hit
+from .retrieval import SIGNALS, Hit
 from .text import stems
 
 NOT_FOUND = (
@@ -241,6 +241,7 @@ def confidence_signals(
     whether the asked-for kind of thing is there, and how clearly the best candidates beat the rest.
     """
     top = hits[0]
+    retrieved = dict(zip(SIGNALS, top.signals, strict=True)) if top.signals else {}
     best, best_signals = ranked[0]
     passage_words = stems(top.passage.text)
     quoted = frozenset().union(*(stems(hits[q.n - 1].passage.text[q.start : q.end]) for q in quotes))
@@ -250,8 +251,8 @@ def confidence_signals(
         "best_cosine": max(h.score for h in hits[:CANDIDATE_PASSAGES]),
         "rank_score": top.rank_score,
         "rank_margin": top.rank_score - (hits[1].rank_score if len(hits) > 1 else 0.0),
-        "keyword": top.signals[1] if top.signals else 0.0,
-        "coverage": top.signals[3] if top.signals else 0.0,
+        "keyword": retrieved.get("keyword", 0.0),
+        "coverage": retrieved.get("coverage", 0.0),
         "sentence_similarity": best_signals["similarity"],
         "sentence_score": best.score,
         "sentence_margin": best.score - (ranked[1][0].score if len(ranked) > 1 else 0.0),

@@ -151,7 +151,7 @@ def analyse(
         vector = (blended / np.linalg.norm(blended)).astype(np.float32)
     else:
         vector = embedder.encode([question])[0]
-    said = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
+    said = _last_exchange(history)[1]
     return read(
         question,
         vector,
@@ -163,6 +163,18 @@ def analyse(
     )
 
 
+def _last_exchange(history: History) -> tuple[str, str]:
+    """The last question of the conversation and the answer given to it ("" for what is missing)."""
+    question = answer = ""
+    for turn in reversed(history):
+        if turn["role"] == "assistant" and not answer and not question:
+            answer = turn["content"]
+        elif turn["role"] == "user":
+            question = turn["content"]
+            break
+    return question, answer
+
+
 def earlier_terms(question: str, history: History) -> tuple[list[str], list[str]]:
     """What a follow-up may be leaning on: the last question's words, and the last answer's new names.
 
@@ -170,13 +182,8 @@ def earlier_terms(question: str, history: History) -> tuple[list[str], list[str]
     that the last question did not contain; both without the words the new question already has, in
     the order said, without repeats.
     """
-    answer = previous = ""
-    for turn in reversed(history):
-        if turn["role"] == "assistant" and not answer and not previous:
-            answer = _MARKER.sub("", turn["content"]).strip()
-        elif turn["role"] == "user":
-            previous = turn["content"].strip()
-            break
+    previous, answer = _last_exchange(history)
+    previous, answer = previous.strip(), _MARKER.sub("", answer).strip()
     seen = set(content_words(question))
 
     def new(words: list[str]) -> list[str]:
@@ -217,14 +224,9 @@ def referents(history: History) -> str:
     """What a pronoun in a follow-up stands for: the last question and the names of the last answer's
     first sentence, the one that answered it ("him" after "Who was dismissed?" is the man dismissed,
     not his successor named in the sentence after)."""
-    question = answer = ""
-    for turn in reversed(history):
-        if turn["role"] == "assistant" and not answer and not question:
-            answer = _MARKER.sub("", _CITATION.split(turn["content"], maxsplit=1)[0])
-        elif turn["role"] == "user":
-            question = turn["content"]
-            break
-    return " ".join([question, *_NAME_WORD.findall(answer)])
+    question, answer = _last_exchange(history)
+    first = _MARKER.sub("", _CITATION.split(answer, maxsplit=1)[0])
+    return " ".join([question, *_NAME_WORD.findall(first)])
 
 
 def conversation_context(index: Index, question: str, history: History, share: float = TOPIC_SHARE) -> str:
