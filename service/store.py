@@ -404,6 +404,7 @@ class BuildLock:
 
 
 CACHED_PASSAGES = 4096  # per loaded index: see Index._rows
+CACHED_DOCUMENTS = 256  # per loaded index: see Index.documents
 
 
 @dataclass(frozen=True)
@@ -412,7 +413,7 @@ class _Rows:
 
     passage: Passage
     where: list[tuple[int, int, int]]  # (passage id, start, end) per sentence, in reading order
-    vectors: np.ndarray  # float16, one row per sentence
+    vectors: np.ndarray  # float32 (stored as float16), one row per sentence
 
 
 @dataclass(frozen=True)
@@ -447,8 +448,9 @@ class Index:
         self._local = threading.local()
         # Recently read passages with their sentences (the index never changes once loaded): the same
         # candidates come back question after question, and reading them is most of what retrieval
-        # costs besides the model. Oldest out first; about 20 MB when full.
+        # costs besides the model. Oldest out first; about 40 MB when full.
         self._rows: dict[int, _Rows] = {}
+        self._docs: dict[str, Document] = {}
         self._rows_lock = threading.Lock()
 
     @property
@@ -495,7 +497,7 @@ class Index:
         """The stored vectors of the given passages, in order."""
         if not ids:
             return np.zeros((0, self.manifest.dimensions), dtype=np.float32)
-        return np.vstack([self._faiss.reconstruct(int(i)) for i in ids])
+        return np.asarray(self._faiss.reconstruct_batch(np.asarray(ids, dtype=np.int64)))
 
     def passages(self, ids: list[int]) -> dict[int, Passage]:
         """Passages by id."""
@@ -508,15 +510,15 @@ class Index:
     def sentence_rows(self, passage_ids: list[int]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
         """(passage id, start, end) of the passages' sentences, ordered by passage, and their vectors.
 
-        The vectors come as one float32 matrix, converted in one step: a question scores a few
-        hundred sentences, and one matrix product beats a few hundred small ones.
+        The vectors come as one float32 matrix: a question scores a few hundred sentences, and one
+        matrix product beats a few hundred small ones.
         """
         found = self._read(passage_ids)
         ordered = [found[pid] for pid in sorted(found) if found[pid].where]
         if not ordered:
             return [], np.zeros((0, self.manifest.dimensions), dtype=np.float32)
         where = [row for rows in ordered for row in rows.where]
-        return where, np.vstack([rows.vectors for rows in ordered]).astype(np.float32)
+        return where, np.concatenate([rows.vectors for rows in ordered])
 
     def _read(self, ids: Iterable[int]) -> dict[int, _Rows]:
         """The passages (with their sentences) among `ids`, from the cache or else the store."""
@@ -549,7 +551,7 @@ class Index:
         fresh = {}
         for pid, passage in passages.items():
             held = sentences[pid]
-            vectors = np.frombuffer(b"".join(r[3] for r in held), dtype=np.float16)
+            vectors = np.frombuffer(b"".join(r[3] for r in held), dtype=np.float16).astype(np.float32)
             shape = (len(held), self.manifest.dimensions)
             fresh[pid] = _Rows(passage, [r[:3] for r in held], vectors.reshape(shape))
         with self._rows_lock:
@@ -561,11 +563,23 @@ class Index:
 
     def documents(self, ids: Iterable[str] | None = None) -> dict[str, Document]:
         """Documents by id: the given ones, or all of them."""
-        sql = "SELECT id, path, title, published, source, url, text, sha256, pages FROM documents"
-        params: list[str] = []
-        if ids is not None:
-            params = sorted(set(ids))
-            sql += f" WHERE id IN ({','.join('?' * len(params))})"
+        if ids is None:
+            return self._documents_where("", [])
+        wanted = set(ids)
+        found = {doc_id: self._docs[doc_id] for doc_id in wanted if doc_id in self._docs}
+        missing = sorted(wanted - set(found))
+        if missing:
+            # The hits' documents come back question after question, like their passages.
+            fresh = self._documents_where(f" WHERE id IN ({','.join('?' * len(missing))})", missing)
+            with self._rows_lock:
+                self._docs.update(fresh)
+                for old in list(self._docs)[: max(0, len(self._docs) - CACHED_DOCUMENTS)]:
+                    del self._docs[old]
+            found |= fresh
+        return found
+
+    def _documents_where(self, where: str, params: list[str]) -> dict[str, Document]:
+        sql = "SELECT id, path, title, published, source, url, text, sha256, pages FROM documents" + where
         return {
             row[0]: Document(
                 id=row[0],
