@@ -4,10 +4,13 @@ Indexes the set's passages once (kept in --cache between runs), then asks every 
 question several ways and prints Recall@1 and MRR@10 of its gold passage by kind: without history;
 with the previous method (the last answer's vector blended in); with every earlier term; and with the
 shipped method (`query.analyse`: topic terms of the earlier turn, embedded at CONTEXT_WEIGHT and
-added to the keyword query) over a grid of TOPIC_SHARE and CONTEXT_WEIGHT.
+added to the keyword query) over a grid of TOPIC_SHARE and CONTEXT_WEIGHT. With --answers it scores
+the answers instead (a gold answer in the answer given, refusals at the shipped threshold counting as
+misses) over a grid of `answer.OFF_TOPIC_PENALTY`.
 
     .venv/bin/python bench/make_followups.py ../shared/benchmarks/squad-v1.1-dev bench/data/followups
     .venv/bin/python bench/tune_followup.py bench/data/followups --cache /tmp/issqa-followups
+    .venv/bin/python bench/tune_followup.py bench/data/followups --cache /tmp/issqa-followups --answers
 
 Never run this on evals/: that set only measures.
 """
@@ -25,13 +28,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service import query, retrieval
+from service import answer, query, retrieval
 from service.engine import DEFAULTS, Engine, Settings
 from service.evaluation import read_questions, write_corpus
 from service.text import STOPWORDS, content_words
 
 KINDS = ("followup-same", "followup-other", "followup-person", "topic-change")
 SHARES = (0.3, 0.5, 0.7)
+PENALTIES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 WEIGHTS = (0.25, 0.5, 1.0)
 
 
@@ -83,6 +87,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--cache", type=Path, help="keep the index here between runs")
     parser.add_argument("--no-grid", action="store_true", help="only the shipped settings")
+    parser.add_argument("--answers", action="store_true", help="score answers over OFF_TOPIC_PENALTY")
     args = parser.parse_args()
 
     questions = [q for q in read_questions(args.folder / "questions.jsonl") if q.get("history")]
@@ -97,6 +102,10 @@ def main() -> None:
 
         def ask(question: str, history, **options) -> list:
             return retrieval.search(index, query.analyse(index, embedder, question, history, **options), 10)
+
+        if args.answers:
+            answer_grid(index, embedder, questions, engine.settings.min_confidence)
+            return
 
         def measure(ask: Callable) -> dict[str, list[int | None]]:
             ranks: dict[str, list[int | None]] = {kind: [] for kind in KINDS}
@@ -142,6 +151,28 @@ def main() -> None:
             follow = [x for kind in KINDS if kind != "topic-change" for x in ranks[kind]]
             first = sum(x == 1 for x in follow) / (len(follow) or 1)
             print(f"| {name} | " + " | ".join(cells) + f" | {first:.3f} |", flush=True)
+
+
+def answer_grid(index, embedder, questions: list[dict], threshold: float) -> None:
+    """Answer-level hits per kind for each OFF_TOPIC_PENALTY (retrieval does not depend on it)."""
+    asked = []
+    for q in questions:
+        found = query.analyse(index, embedder, q["question"], q["history"])
+        asked.append((q, found, retrieval.search(index, found, 10)))
+    shipped = answer.OFF_TOPIC_PENALTY
+    print("| OFF_TOPIC_PENALTY | " + " | ".join(KINDS) + " | all follow-ups |\n|---|" + "---|" * (len(KINDS) + 1))
+    for penalty in sorted({*PENALTIES, shipped}):
+        answer.OFF_TOPIC_PENALTY = penalty
+        hits: dict[str, list[bool]] = {kind: [] for kind in KINDS}
+        for q, found, results in asked:
+            given = answer.compose(found, results, threshold)
+            text = given.answer.lower() if given.answered else ""
+            hits[q["kind"]].append(any(a.lower() in text for a in q["answers"]))
+        follow = [x for kind in KINDS if kind != "topic-change" for x in hits[kind]]
+        cells = [f"{sum(h) / (len(h) or 1):.3f}" for h in hits.values()]
+        name = f"{penalty}" + (" (shipped)" if penalty == shipped else "")
+        print(f"| {name} | " + " | ".join(cells) + f" | {sum(follow) / (len(follow) or 1):.3f} |", flush=True)
+    answer.OFF_TOPIC_PENALTY = shipped
 
 
 if __name__ == "__main__":

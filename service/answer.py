@@ -40,6 +40,11 @@ CANDIDATE_PASSAGES = 3  # sentences are drawn from this many of the best passage
 # What a sentence the previous answer quoted loses, unless it holds the asked-for kind of thing: enough
 # that a new sentence about as relevant wins, not so much that the only answer is hidden. Set by hand.
 SAID_PENALTY = 0.15
+# What a follow-up's sentence loses, times the share of the conversation's topic terms (`query.context`)
+# that neither its passage nor its article's title holds: "Who coined the name?" after a question on
+# the Black Death wants the sentence about the Black Death, not an equally apt one about packet
+# switching. Tuned on bench/data/followups (bench/tune_followup.py --answers).
+OFF_TOPIC_PENALTY = 0.15
 SECOND_SENTENCE_MARGIN = 0.04  # a second sentence is quoted when it scores this close to the best
 # The sentence after the best one often finishes its thought ("... dismissed Rogozin. The new head
 # will be Yuri Borisov."); it is quoted too when it scores this close to the best.
@@ -160,18 +165,22 @@ def score_sentences(query: Query, hits: list[Hit]) -> list[tuple[Quote, dict[str
     A sentence the previous answer already quoted (`query.already_said`) loses SAID_PENALTY unless it
     holds the kind of thing the question asks for: a follow-up usually wants something new, but
     "already said" must never hide the one sentence that answers ("Who replaced him?" after an answer
-    that named both men; "What are they called?" when the answer named them).
+    that named both men; "What are they called?" when the answer named them). A follow-up's sentence
+    from a passage off the conversation's topic loses up to OFF_TOPIC_PENALTY.
     """
     already_said = query.already_said
+    topic = stems(query.context)
     scored = []
     for n, hit in enumerate(hits[:CANDIDATE_PASSAGES], start=1):
+        missing = topic - stems(hit.passage.text) - stems(hit.document.title) if topic else topic
+        off_topic = OFF_TOPIC_PENALTY * len(missing) / len(topic) if topic else 0.0
         for sentence in hit.sentences:
             text = hit.passage.text[sentence.start : sentence.end]
             signals = features(query, text)
             said = bool(already_said) and text in already_said and not (query.kind and signals[query.kind])
             signals["similarity"] = float(sentence.vector @ query.vector)
             signals["passage"] = hit.score
-            score = sum(WEIGHTS[name] * value for name, value in signals.items()) - SAID_PENALTY * said
+            score = sum(WEIGHTS[name] * value for name, value in signals.items()) - SAID_PENALTY * said - off_topic
             scored.append((Quote(n, sentence.start, sentence.end, score), signals))
     scored.sort(key=lambda item: item[0].score, reverse=True)
     return scored

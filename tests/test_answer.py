@@ -101,6 +101,17 @@ def test_the_next_sentence_is_quoted_when_it_holds_what_the_best_one_lacks():
     assert answer.answer == "The agency announced the dismissal of its chief. [1]"
 
 
+def test_a_follow_up_quotes_the_passage_on_the_conversations_topic():
+    # "Who coined the name?" after a question on the Black Death: the packet-switching sentence is a
+    # little closer in meaning, but only the other passage is about the conversation's topic.
+    off = make_hit("Davies coined the name packet switching.", [unit(1, 0.1)], score=0.6, doc_id="net")
+    on = make_hit("The name Black Death was coined by Pontanus.", [unit(1, 0.6)], score=0.6, doc_id="plague")
+    alone = compose(read("Who coined the name?", unit(1, 0)), [off, on], 0.0)
+    assert alone.answer == "Davies coined the name packet switching. [1]"
+    follow_up = compose(read("Who coined the name?", unit(1, 0), context="Black Death"), [off, on], 0.0)
+    assert follow_up.answer == "The name Black Death was coined by Pontanus. [2]"
+
+
 def test_who_replaced_a_person_names_the_successor(ask):
     body = ask("Who replaced Rogozin?")
     assert body["answered"] and "Yuri Borisov" in body["answer"]
