@@ -16,7 +16,7 @@ import numpy as np
 
 from .embedding import Embedder
 from .store import Index
-from .text import KEYWORD_BUDGET, STOPWORDS, content_words, stem_words, stems, terms_query
+from .text import KEYWORD_BUDGET, STOPWORDS, content_words, plain, stem_words, stems, terms_query
 
 # Words that make a question lean on what was said before: personal pronouns, "there", a leading
 # "and ...?" or "what about ...?". ("this" and "that" are left out: most questions use them as
@@ -122,7 +122,7 @@ def read(
         # about Rogozin asks for a name other than Rogozin's.
         tokens=frozenset(w.lower() for w in written) | frozenset(_TOKEN.findall(referents.lower())),
         entities=stem_words(
-            w.lower().strip("'’")
+            plain(w)
             for i, w in enumerate(written)
             if ((i and w[0].isupper()) or any(c.isdigit() for c in w)) and w.lower() not in STOPWORDS
         ),
@@ -189,7 +189,7 @@ def earlier_terms(question: str, history: History) -> tuple[list[str], list[str]
     def new(words: list[str]) -> list[str]:
         out = []
         for word in words:
-            key = word.lower().strip("'’")
+            key = plain(word)
             if key and key not in seen and key not in STOPWORDS:
                 seen.add(key)
                 out.append(word)

@@ -22,9 +22,17 @@ STOPWORDS = frozenset(
 )
 
 
+def plain(word: str) -> str:
+    """`word` lowercased, a typographic apostrophe read as a plain one, without quotes around it.
+
+    So "Russia’s" (news copy) and "Russia's" meet, and the stemmer drops the possessive of both.
+    """
+    return word.lower().replace("’", "'").strip("'")
+
+
 def content_words(text: str) -> set[str]:
-    """Lowercased words of `text` that carry meaning (stop words dropped)."""
-    words = {w.strip("'’") for w in WORDS.findall(text.lower())}
+    """Lowercased words of `text` that carry meaning (stop words dropped), each as `plain` gives it."""
+    words = {plain(w) for w in WORDS.findall(text)}
     return words - STOPWORDS - {""}
 
 

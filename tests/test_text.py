@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.indexing import build_index
 from service.store import Index
-from service.text import keyword_query
+from service.text import content_words, keyword_query, stems
 
 
 def test_the_keyword_query_quotes_every_content_word():
@@ -33,3 +33,8 @@ def test_word_frequencies_are_the_keyword_index_own_counts(corpus, tmp_path, fak
         expected = len(index.keyword_search(f'"{word}"', 1000))
         assert frequencies[word] == expected, word
     assert frequencies["zzyzx"] == 0 and frequencies["flights"] > 1
+
+
+def test_a_typographic_apostrophe_reads_as_a_plain_one():
+    assert content_words("Russia’s agency") == content_words("Russia's agency") == {"russia's", "agency"}
+    assert stems("Russia’s agency") == stems("Russia's agency") == stems("Russia agency")
