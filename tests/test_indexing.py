@@ -435,3 +435,12 @@ def test_passages_and_sentences_read_alike_from_the_cache_and_the_store(
             assert vectors.dtype == np.float32 and np.array_equal(vectors, expected_vectors)
             assert len(index._rows) <= 5
     assert [w[0] for w in index.sentence_rows(ids)[0]] == sorted(w[0] for w in index.sentence_rows(ids)[0])
+    # The hits' documents are kept too, and read alike.
+    monkeypatch.setattr(store, "CACHED_DOCUMENTS", 1)
+    everything = Index(index_dir).documents()
+    names = sorted(everything)
+    assert len(names) > 1
+    for wanted in (names[:1], names, names[::-1], [names[0], "no-such-document"], []):
+        for _ in range(2):
+            assert index.documents(wanted) == {d: everything[d] for d in wanted if d in everything}
+            assert len(index._docs) <= 1
