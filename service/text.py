@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
 
 WORDS = re.compile(r"[\w'’]+")
-# Passages a keyword query may make BM25 score: bounds its cost on large corpora (docs/benchmarks.md,
-# section 10); a corpus of a few thousand passages never reaches it.
-KEYWORD_BUDGET = 50_000
 STOPWORDS = frozenset(
     """a an the and or but if of to in on at by for with from as is are was were be been being
     do does did has have had it its this that these those there their they them he him his she her
@@ -50,47 +47,17 @@ def stem_words(words: Iterable[str]) -> frozenset[str]:
     return frozenset(_stem(w) for w in words)
 
 
-def keyword_query(
-    text: str,
-    frequencies: Callable[[list[str]], dict[str, int]] | None = None,
-    budget: int = KEYWORD_BUDGET,
-) -> str | None:
-    """An SQLite FTS5 query matching any content word of `text`, or None when it has none."""
-    return terms_query(content_words(text), frequencies, budget)
+def keyword_query(text: str) -> tuple[str, ...]:
+    """The keyword query of `text`: its content words, sorted; empty when it has none."""
+    return keyword_terms(content_words(text))
 
 
-def terms_query(
-    terms: Iterable[str],
-    frequencies: Callable[[list[str]], dict[str, int]] | None = None,
-    budget: int = KEYWORD_BUDGET,
-) -> str | None:
-    """An SQLite FTS5 query matching any of `terms` (content words), or None when there are none.
+def keyword_terms(terms: Iterable[str]) -> tuple[str, ...]:
+    """A keyword query from words already split (`content_words`): each once, sorted, none empty.
 
-    Each word is quoted, so nothing in a question can be read as FTS5 syntax. BM25 scores every
-    passage that holds any word, so on a large corpus common words cost far more than they tell:
-    given the words' passage counts (`frequencies`), the rarest are kept while their passages add
-    up to at most `budget` (always at least the rarest one). Corpora too small to reach the budget
-    never look the counts up and get every word.
+    Passages holding any of them are ranked by BM25 (`store.Index.keyword_search`, which stems them
+    as the index does). Every word is kept: Tantivy's pruned top-k search costs a few milliseconds
+    at a million passages with all of them, where FTS5 needed a budget of the rarest words
+    (docs/benchmarks.md, section 10).
     """
-    words = sorted(w.replace('"', "") for w in terms)
-    words = [w for w in words if w]
-    if frequencies is not None and words:
-        counts = frequencies(words)
-        if sum(counts.values()) > budget:
-            kept: list[str] = []
-            total = 0
-            for word in sorted(words, key=lambda w: (counts[w], w)):
-                if kept and total + counts[word] > budget:
-                    break
-                kept.append(word)
-                total += counts[word]
-            words = sorted(kept)
-    return " OR ".join(f'"{w}"' for w in words) or None
-
-
-_PORTER = Stemmer.Stemmer("porter")
-
-
-def fts_term(word: str) -> str:
-    """`word` as SQLite FTS5's `porter unicode61` tokenizer indexes it (the original Porter stemmer)."""
-    return str(_PORTER.stemWord(word.lower()))
+    return tuple(sorted({w for w in terms if w}))

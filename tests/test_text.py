@@ -1,35 +1,42 @@
-"""Word helpers: the keyword query, and its budget on large corpora."""
+"""Word helpers and keyword search: the query's words, and the index stemming them as it stems passages."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from service.indexing import build_index
-from service.store import Index
-from service.text import keyword_query
+from service.store import Index, keyword_analyzer
+from service.text import keyword_query, keyword_terms
 
 
-def test_the_keyword_query_quotes_every_content_word():
-    assert keyword_query('Who replaced "Rogozin" at Roskosmos?') == '"replaced" OR "rogozin" OR "roskosmos"'
-    assert keyword_query("Who is it?") is None
+def test_the_keyword_query_is_every_content_word_once():
+    assert keyword_query('Who replaced "Rogozin" at Roskosmos?') == ("replaced", "rogozin", "roskosmos")
+    assert keyword_query("Who is it?") == ()
+    assert keyword_terms(["soyuz", "Kikina".lower(), "soyuz", ""]) == ("kikina", "soyuz")
 
 
-def test_over_the_budget_the_rarest_words_are_kept():
-    counts = {"station": 900, "soyuz": 40, "kikina": 3, "flights": 300}
-    frequencies = lambda words: {w: counts[w] for w in words}  # noqa: E731
-    question = "Kikina Soyuz flights station"
-    assert (
-        keyword_query(question, frequencies, budget=2000) == '"flights" OR "kikina" OR "soyuz" OR "station"'
-    )
-    assert keyword_query(question, frequencies, budget=400) == '"flights" OR "kikina" OR "soyuz"'
-    assert keyword_query(question, frequencies, budget=50) == '"kikina" OR "soyuz"'
-    assert keyword_query(question, frequencies, budget=1) == '"kikina"', "the rarest word is always kept"
-
-
-def test_word_frequencies_are_the_keyword_index_own_counts(corpus, tmp_path, fake_embedder):
+def test_keyword_search_finds_every_passage_holding_a_word_in_any_form(corpus, tmp_path, fake_embedder):
     build_index(corpus, tmp_path / "index", fake_embedder)
     index = Index(tmp_path / "index")
-    words = ["astronauts", "flights", "flight", "rogozin", "previously", "zzyzx"]
-    frequencies = index.word_frequencies(words)
-    for word in words:
-        expected = len(index.keyword_search(f'"{word}"', 1000))
-        assert frequencies[word] == expected, word
-    assert frequencies["zzyzx"] == 0 and frequencies["flights"] > 1
+    analyzer = keyword_analyzer()
+    passages = [p for doc in index.documents() for p in index.passages_of(doc)]
+    for word in ("astronauts", "flights", "flight", "rogozin", "previously", "zzyzx"):
+        (stem,) = analyzer.analyze(word)
+        holding = {p.id for p in passages if stem in analyzer.analyze(p.text)}
+        titles = {d.id for d in index.documents().values() if stem in analyzer.analyze(d.title)}
+        holding |= {p.id for p in passages if p.document_id in titles}
+        found = {n.passage_id for n in index.keyword_search((word,), 1000)}
+        assert found == holding, word
+    assert {n.passage_id for n in index.keyword_search(("flights",), 1000)} == {
+        n.passage_id for n in index.keyword_search(("flight",), 1000)
+    }, "a word and its plural meet"
+    assert not index.keyword_search(("zzyzx",), 5) and not index.keyword_search((), 5)
+
+
+def test_keyword_scores_rank_passages_with_more_of_the_words_first(corpus, tmp_path, fake_embedder):
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = Index(tmp_path / "index")
+    hits = index.keyword_search(("rogozin", "roscosmos", "dismissed"), 10)
+    assert hits and all(a.score >= b.score > 0 for a, b in pairwise(hits))
+    best = index.passages([hits[0].passage_id])[hits[0].passage_id].text.lower()
+    assert "rogozin" in best
