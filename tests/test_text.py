@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
 from service.indexing import build_index
@@ -40,3 +41,15 @@ def test_keyword_scores_rank_passages_with_more_of_the_words_first(corpus, tmp_p
     assert hits and all(a.score >= b.score > 0 for a, b in pairwise(hits))
     best = index.passages([hits[0].passage_id])[hits[0].passage_id].text.lower()
     assert "rogozin" in best
+
+
+def test_keyword_search_answers_request_threads_at_once(corpus, tmp_path, fake_embedder):
+    """One searcher per loaded index serves every thread; concurrent searches give what one alone does."""
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = Index(tmp_path / "index")
+    queries = [("rogozin",), ("soyuz", "crew"), ("flights",), ("nasa", "roscosmos", "station")]
+    expected = {words: index.keyword_search(words, 10) for words in queries}
+    assert all(expected.values())
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda words: (words, index.keyword_search(words, 10)), queries * 25))
+    assert all(hits == expected[words] for words, hits in results)
