@@ -44,7 +44,7 @@ from service.embedding import load_embedder  # noqa: E402
 from service.engine import DEFAULTS  # noqa: E402
 from service.query import analyse  # noqa: E402
 from service.retrieval import search  # noqa: E402
-from service.text import keyword_query  # noqa: E402
+from service.text import keyword_query, keyword_tokens  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 PER_PASSAGE = 3
@@ -306,13 +306,9 @@ class Fts5:
 
 
 def tantivy_counts(index: store.Index, words: tuple[str, ...]) -> dict[str, int]:
-    """Passages per word from Tantivy's own term statistics (title and body postings together)."""
+    """Passages per word from Tantivy's own term statistics."""
     searcher, _ = index._keywords
-    analyzer = store.keyword_analyzer()
-    return {
-        w: sum(searcher.doc_freq(field, t) for t in analyzer.analyze(w) for field in store.KEYWORD_FIELDS)
-        for w in words
-    }
+    return {w: sum(searcher.doc_freq("text", t) for t in keyword_tokens(w)) for w in words}
 
 
 def keyword_rows(

@@ -27,6 +27,7 @@ import tantivy
 
 from .documents import Document
 from .errors import RebuildInProgress
+from .text import keyword_tokens
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -37,11 +38,11 @@ DATA_PREFIXES = ("vectors-", "passages-", "keywords-", ".tmp-")
 
 # Keyword search (BM25 over each passage with its article's title) is a Tantivy index: its top-k
 # search skips whole blocks of postings that cannot reach the current top k (block-max WAND), where
-# SQLite FTS5 scored every passage holding any word: 281 ms against a few ms per question at a million
-# passages (docs/benchmarks.md, section 10). Words are split, lowercased, folded to ASCII and
-# Snowball-stemmed, as FTS5's `porter unicode61` did; frequencies only, no positions (BM25 needs no more).
-KEYWORD_TOKENIZER = "issqa_english"
-KEYWORD_FIELDS = ("title", "body")
+# SQLite FTS5 scored every passage holding any word: 1.1 ms against 98 ms at p50 per question at a
+# million passages, every content word of the question (docs/benchmarks.md, section 10). Passages
+# are stored as `text.keyword_tokens` splits and stems them (FTS5's `porter unicode61`), joined by
+# spaces for Tantivy's whitespace tokenizer; one field holds title and passage, as FTS5's BM25 scored
+# the whole row; with positions, for the few query words of several tokens ("Russia’s").
 KEYWORD_WRITER_HEAP = 512_000_000  # bytes for the whole writer: fewer, larger segments to search
 
 # Vector index by size: exact inner product up to EXACT_LIMIT vectors (a flat scan costs about 0.2 ms per
@@ -277,24 +278,17 @@ def _insert(db: sqlite3.Connection, added: Batch) -> None:
     )
 
 
-def keyword_analyzer() -> tantivy.TextAnalyzer:
-    """How keyword search splits passages and query words: one definition for both, so they meet."""
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
-
-
 def keyword_schema() -> tantivy.Schema:
-    """The keyword index's fields: the passage id (to delete by, and to read from a hit), title, body."""
+    """The keyword index's fields: the passage id (to delete by, and to read from a hit) and its text.
+
+    The text is the article's title and the passage in one field: BM25 then weighs a title word
+    like a word of the passage, with the passage's length, as the FTS5 table did (its scores over
+    title and body columns were the row's). Two fields scored apart lost answers on the project's
+    own questions (docs/benchmarks.md, section 10).
+    """
     builder = tantivy.SchemaBuilder()
     builder.add_unsigned_field("id", indexed=True, fast=True)
-    for name in KEYWORD_FIELDS:
-        builder.add_text_field(name, tokenizer_name=KEYWORD_TOKENIZER, index_option="freq")
+    builder.add_text_field("text", tokenizer_name="whitespace", index_option="position")
     return builder.build()
 
 
@@ -314,7 +308,6 @@ def write_keywords(
     else:
         path.mkdir()
         index = tantivy.Index(keyword_schema(), path=str(path))
-    index.register_tokenizer(KEYWORD_TOKENIZER, keyword_analyzer())
     writer = index.writer(heap_size=KEYWORD_WRITER_HEAP, num_threads=min(4, os.cpu_count() or 1))
     gone = sorted(removed)
     if gone:  # by query: `delete_documents_by_term` misses unsigned ids (tantivy-py 0.27)
@@ -323,8 +316,7 @@ def write_keywords(
     for p in added.passages:
         doc = tantivy.Document()
         doc.add_unsigned("id", p.id)
-        doc.add_text("title", titles[p.document_id])
-        doc.add_text("body", p.text)
+        doc.add_text("text", " ".join(keyword_tokens(f"{titles[p.document_id]}\n\n{p.text}")))
         writer.add_document(doc)
     writer.commit()
     writer.garbage_collect_files()
@@ -495,6 +487,22 @@ class Neighbour:
     score: float
 
 
+def tantivy_idf(passages: int, holding: int) -> float:
+    """Tantivy's BM25 idf of a term held by `holding` of `passages`: ln(1 + (N − n + 0.5)/(n + 0.5))."""
+    return math.log1p((passages - holding + 0.5) / (holding + 0.5))
+
+
+def fts5_idf(passages: int, holding: int) -> float:
+    """SQLite FTS5's BM25 idf of a term (or phrase) held by `holding` of `passages`.
+
+    ln((N − n + 0.5)/(n + 0.5)), floored at 1e-6: unlike Tantivy's, a word in more than half the
+    passages adds next to nothing. On a small corpus that is most of its common words, and
+    retrieval's weights and the answers they give were tuned with it (benchmarks section 10).
+    A clause boosted by this over Tantivy's idf scores as FTS5 scored it.
+    """
+    return max(math.log((passages - holding + 0.5) / (holding + 0.5)), 1e-6)
+
+
 def _open_keywords(path: Path) -> tuple[tantivy.Searcher, tantivy.Schema]:
     """A searcher over the keyword folder, opened once per loaded index and shared by every thread.
 
@@ -562,26 +570,35 @@ class Index:
     def keyword_search(self, words: Sequence[str], k: int) -> list[Neighbour]:
         """The `k` best passages by BM25 (higher is better) for any of `words`, in title or text.
 
-        Each word is analysed as the passages were (`keyword_analyzer`) and every resulting term
-        becomes an optional (SHOULD) term query per field: a plain disjunction, which Tantivy answers
-        with block-max WAND. Tantivy releases the GIL while it searches, so request threads overlap.
+        Each word is split and stemmed as the passages were (`text.keyword_tokens`) and becomes an
+        optional (SHOULD) clause: a term query, or for a word of several tokens ("Russia’s") a
+        phrase query, as FTS5 read a quoted word. A disjunction of term queries is what Tantivy
+        answers with block-max WAND. Each clause is boosted to FTS5's idf (`fts5_idf`), the
+        BM25 that retrieval's weights were tuned with. Tantivy releases the GIL while it searches,
+        so request threads overlap.
         """
-        analyzer = getattr(self._local, "analyzer", None)
-        if analyzer is None:  # one per thread: an analyzer is not meant to be shared
-            analyzer = self._local.analyzer = keyword_analyzer()
-        terms = sorted({term for word in words for term in analyzer.analyze(word)})
-        if not terms or k <= 0:
-            return []
         searcher, schema = self._keywords
-        query = tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Should, tantivy.Query.term_query(schema, field, term, index_option="freq"))
-                for term in terms
-                for field in KEYWORD_FIELDS
-            ]
-        )
+        total = searcher.num_docs
+        clauses = []
+        for tokens in sorted({tuple(keyword_tokens(word)) for word in words} - {()}):
+            holding = [searcher.doc_freq("text", token) for token in tokens]
+            if not all(holding):
+                continue
+            if len(tokens) == 1:
+                query = tantivy.Query.term_query(schema, "text", tokens[0], index_option="freq")
+                passages = holding[0]
+            else:  # FTS5's idf counts the passages holding the phrase; Tantivy's sums its words'
+                query = tantivy.Query.phrase_query(schema, "text", list(tokens))
+                found = searcher.search(query, 1, count=True)
+                passages = int(getattr(found, "count", 0) or 0)  # `count` is missing from the stubs
+                if not passages:
+                    continue
+            boost = fts5_idf(total, passages) / sum(tantivy_idf(total, n) for n in holding)
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
+        if not clauses or k <= 0:
+            return []
         # count=False: counting every match would visit every posting, which is what WAND avoids.
-        hits = searcher.search(query, k, count=False).hits
+        hits = searcher.search(tantivy.Query.boolean_query(clauses), k, count=False).hits
         ids = searcher.fast_field_values("id", [address for _, address in hits])
         return [Neighbour(int(pid or 0), float(score)) for (score, _), pid in zip(hits, ids, strict=True)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -61,3 +62,24 @@ def keyword_terms(terms: Iterable[str]) -> tuple[str, ...]:
     (docs/benchmarks.md, section 10).
     """
     return tuple(sorted({w for w in terms if w}))
+
+
+_PORTER = Stemmer.Stemmer("porter")
+_ALPHANUMERIC = re.compile(r"[^\W_]+")
+_LONGEST_TOKEN = 255  # longer runs (never words) are left out of the keyword index
+
+
+def keyword_tokens(text: str) -> list[str]:
+    """`text` as the keyword index holds it: runs of letters and digits, lowercased, without
+    diacritics, stemmed by the original Porter stemmer.
+
+    This is what SQLite FTS5's `porter unicode61` tokenizer made of it, kept when keyword search
+    moved to Tantivy because retrieval's weights were tuned on it: Tantivy's own English stemmer
+    (Porter2) also joins "added" with "add", enough to change which passage comes first on the
+    project's own questions. Passages and query words both go through here, so they always meet.
+    """
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    words = [w for w in _ALPHANUMERIC.findall(text.lower()) if len(w) <= _LONGEST_TOKEN]
+    stem = _PORTER.stemWord
+    return [str(stem(w)) if 3 <= len(w) <= 64 else w for w in words]  # as FTS5: the others unstemmed

@@ -263,6 +263,21 @@ def test_full_or_a_new_model_or_chunking_rebuilds_everything(corpus, tmp_path, f
     assert build_index(corpus, index_dir, other, ChunkSettings(target_tokens=64)).full
 
 
+def test_an_index_of_the_format_before_the_keyword_folder_is_rebuilt_in_full(corpus, tmp_path, fake_embedder):
+    """Format 3 kept keywords in an FTS5 table the loader no longer reads: the next build starts afresh."""
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_embedder)
+    data = json.loads((index_dir / MANIFEST).read_text())
+    data["format"] = 3
+    del data["files"]["keywords"]
+    (index_dir / MANIFEST).write_text(json.dumps(data))
+    assert staleness(corpus, index_dir, fake_embedder.name) is not None
+    fake_embedder.encoded = 0
+    report = build_index(corpus, index_dir, fake_embedder)
+    assert report.full and fake_embedder.encoded == report.passages
+    assert Index(index_dir).keyword_search(("rogozin",), 3)
+
+
 def test_a_renamed_id_is_reindexed_under_its_new_id(corpus, tmp_path, fake_embedder):
     index_dir = tmp_path / "index"
     (corpus / "note.txt").write_text("A note about the Zarya module.\n", encoding="utf-8")
