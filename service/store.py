@@ -38,7 +38,7 @@ DATA_PREFIXES = ("vectors-", "passages-", "keywords-", ".tmp-")
 
 # Keyword search (BM25 over each passage with its article's title) is a Tantivy index: its top-k
 # search skips whole blocks of postings that cannot reach the current top k (block-max WAND), where
-# SQLite FTS5 scored every passage holding any word: 1.1 ms against 98 ms at p50 per question at a
+# SQLite FTS5 scored every passage holding any word: 1.2 ms against 96 ms at p50 per question at a
 # million passages, every content word of the question (docs/benchmarks.md, section 10). Passages
 # are stored as `text.keyword_tokens` splits and stems them (FTS5's `porter unicode61`), joined by
 # spaces for Tantivy's whitespace tokenizer; one field holds title and passage, as FTS5's BM25 scored
@@ -283,8 +283,8 @@ def keyword_schema() -> tantivy.Schema:
 
     The text is the article's title and the passage in one field: BM25 then weighs a title word
     like a word of the passage, with the passage's length, as the FTS5 table did (its scores over
-    title and body columns were the row's). Two fields scored apart lost answers on the project's
-    own questions (docs/benchmarks.md, section 10).
+    title and body columns were the row's). A first version with two fields, Tantivy's own stemmer
+    and its idf lost answers on the project's own questions (docs/benchmarks.md, section 10).
     """
     builder = tantivy.SchemaBuilder()
     builder.add_unsigned_field("id", indexed=True, fast=True)

@@ -58,3 +58,34 @@ def test_keyword_search_answers_request_threads_at_once(corpus, tmp_path, fake_e
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda words: (words, index.keyword_search(words, 10)), queries * 25))
     assert all(hits == expected[words] for words, hits in results)
+
+
+def test_keyword_search_finds_and_scores_what_the_fts5_table_did(corpus, tmp_path, fake_embedder):
+    """Retrieval's weights were tuned on FTS5's BM25: the Tantivy index matches the same passages
+    (quoted words, "Russia’s" as a phrase) and scores them alike (Tantivy stores lengths rounded)."""
+    import sqlite3
+
+    from .test_retrieval import ANSWERABLE
+
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = Index(tmp_path / "index")
+    documents = index.documents()
+    fts = sqlite3.connect(":memory:")
+    fts.execute("CREATE VIRTUAL TABLE f USING fts5(title, body, tokenize = 'porter unicode61')")
+    fts.executemany(
+        "INSERT INTO f (rowid, title, body) VALUES (?, ?, ?)",
+        [(p.id, documents[d].title, p.text) for d in documents for p in index.passages_of(d)],
+    )
+    questions = [q for q, _ in ANSWERABLE] + ["Was Russia’s moon lander manned?", "Which probe crashed?"]
+    for question in questions:
+        words = keyword_query(question)
+        expected = fts.execute(
+            "SELECT rowid, -bm25(f) FROM f WHERE f MATCH ? ORDER BY bm25(f)",
+            (" OR ".join(f'"{w}"' for w in words),),
+        ).fetchall()
+        found = index.keyword_search(words, 1000)
+        assert {n.passage_id for n in found} == {pid for pid, _ in expected}, question
+        assert found[0].passage_id == expected[0][0], question
+        scores = dict(expected)
+        for n in found[:5]:
+            assert abs(n.score - scores[n.passage_id]) <= 0.05 * scores[expected[0][0]], question
