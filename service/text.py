@@ -57,7 +57,7 @@ def keyword_terms(terms: Iterable[str]) -> tuple[str, ...]:
     """A keyword query from words already split (`content_words`): each once, sorted, none empty.
 
     Passages holding any of them are ranked by BM25 (`store.Index.keyword_search`, which stems them
-    as the index does). Every word is kept: Tantivy's pruned top-k search costs a few milliseconds
+    as the index does). Every word is kept: Tantivy's pruned top-k search costs about a millisecond
     at a million passages with all of them, where FTS5 needed a budget of the rarest words
     (docs/benchmarks.md, section 10).
     """
