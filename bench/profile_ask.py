@@ -34,7 +34,7 @@ STEPS = [
     ("      tokenise", "~", "<method 'encode_batch' of 'tokenizers.Tokenizer' objects>"),
     ("    retrieval: search (all of stage one and two)", "service/retrieval.py", "search"),
     ("      dense: FAISS search", "service/store.py", "search"),
-    ("      keyword: FTS5 BM25", "service/store.py", "keyword_search"),
+    ("      keyword: Tantivy BM25", "service/store.py", "keyword_search"),
     ("      sentence vectors read (sentence_rows)", "service/store.py", "sentence_rows"),
     ("      passages read", "service/store.py", "passages"),
     ("      stems of question and candidates", "service/text.py", "stems"),

@@ -5,9 +5,14 @@ SQuAD passages, three at a time, drawn at random. Embedding a million passages w
 of reach on two cores, so each synthetic passage's vector is the normalised mean of its sentences'
 real all-MiniLM-L6-v2 vectors plus a little noise (what mean pooling roughly does); the questions are
 real SQuAD questions embedded by the model. The index is written by the real code
-(`store.write_index`: the vector index `store.new_vector_index` chooses, and the SQLite passage store
-with its FTS5 table), then loaded by `store.Index` as the server loads it (memory-mapped), and every
-figure is printed beside exact search over the same vectors, from the same run.
+(`store.write_index`: the vector index `store.new_vector_index` chooses, the SQLite passage store with
+each passage's three sentences and their real vectors, and the Tantivy keyword folder), then loaded by
+`store.Index` as the server loads it (memory-mapped), and every figure is printed beside exact search
+over the same vectors, from the same run. Keyword search is measured beside the FTS5 table the store
+used to hold (`porter unicode61` over title and body, built here into a file of its own): BM25 top 50
+with every content word of the question, and with only the rarest words within KEYWORD_BUDGET
+passages, the budget FTS5 needed. Last, whole questions in process: `query.analyse` (the model
+encodes the question), `retrieval.search` and `answer.compose`, as `Engine.ask` runs them.
 
     nice .venv/bin/python bench/scale.py --passages 1000000
 """
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,14 +37,21 @@ sys.path.insert(0, str(ROOT))
 import faiss  # noqa: E402  (after the path, like the other bench scripts)
 
 from service import store  # noqa: E402
+from service.answer import compose  # noqa: E402
 from service.chunking import sentences  # noqa: E402
 from service.documents import Document  # noqa: E402
 from service.embedding import load_embedder  # noqa: E402
-from service.text import KEYWORD_BUDGET, keyword_query  # noqa: E402
+from service.engine import DEFAULTS  # noqa: E402
+from service.query import analyse  # noqa: E402
+from service.retrieval import search  # noqa: E402
+from service.text import keyword_query, keyword_tokens  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 PER_PASSAGE = 3
 PER_DOCUMENT = 10
+# Passages a budgeted keyword query may make BM25 score: the rarest words are kept while their
+# passage counts add up to at most this (what the service did with FTS5 before Tantivy).
+KEYWORD_BUDGET = 50_000
 
 
 def memory() -> dict[str, int]:
@@ -151,16 +164,20 @@ def main() -> None:
         exact_times.append(time.perf_counter() - t)
     del exact
 
-    # The real build: documents, passages and vectors through store.write_index.
+    # The real build: documents, passages with their sentences, and vectors through store.write_index.
     shutil.rmtree(args.folder, ignore_errors=True)
-    docs, passages = [], []
+    docs, passages, held = [], [], []
     for d in range(0, n, PER_DOCUMENT):
-        texts = [" ".join(pool[j] for j in combos[i]) for i in range(d, min(n, d + PER_DOCUMENT))]
-        body, start, spans = "", 0, []
-        for text in texts:
-            spans.append((start, start + len(text)))
+        body, spans = "", []
+        for i in range(d, min(n, d + PER_DOCUMENT)):
+            at, sents = 0, []
+            for j in combos[i]:
+                sents.append(store.Sentence(at, at + len(pool[j]), base[j]))
+                at += len(pool[j]) + 1
+            text = " ".join(pool[j] for j in combos[i])
+            spans.append((len(body), len(body) + len(text)))
+            held.append(sents)
             body += text + "\n\n"
-            start = len(body)
         doc = Document(
             f"doc-{d // PER_DOCUMENT}",
             f"doc-{d // PER_DOCUMENT}.txt",
@@ -185,26 +202,46 @@ def main() -> None:
         versions={},
     )
     timings: dict[str, float] = {}
-    add_vectors = store.add_vectors
+    add_vectors, write_keywords = store.add_vectors, store.write_keywords
 
-    def timed_add(*a, **k):  # the vector index's share of the build
-        t = time.perf_counter()
-        add_vectors(*a, **k)
-        timings["vectors"] = time.perf_counter() - t
+    def timed(name, function):  # a part's share of the build
+        def run(*a, **k):
+            t = time.perf_counter()
+            function(*a, **k)
+            timings[name] = time.perf_counter() - t
 
-    store.add_vectors = timed_add
+        return run
+
+    store.add_vectors = timed("vectors", add_vectors)
+    store.write_keywords = timed("keywords", write_keywords)
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
-    store.write_index(args.folder, manifest, store.Batch(docs, passages, vectors, [[] for _ in passages]))
+    store.write_index(args.folder, manifest, store.Batch(docs, passages, vectors, held))
     build = time.perf_counter() - started
     faiss.omp_set_num_threads(1)
-    store.add_vectors = add_vectors
-    del docs, passages, combos
-    index_files = None
+    store.add_vectors, store.write_keywords = add_vectors, write_keywords
     print(
         f"build (store.write_index, {os.cpu_count()} threads): {build:.0f} s, of which the vector index "
-        f"{timings['vectors']:.0f} s ({n / timings['vectors']:,.0f} vectors/s)"
+        f"{timings['vectors']:.0f} s ({n / timings['vectors']:,.0f} vectors/s) and the keyword index "
+        f"(Tantivy) {timings['keywords']:.0f} s ({n / timings['keywords']:,.0f} passages/s)"
     )
+
+    # The baseline: the FTS5 table the passage store held before Tantivy, in a file of its own.
+    fts_file = args.folder.with_name(args.folder.name + "-fts5.sqlite3")
+    fts_file.unlink(missing_ok=True)
+    started = time.perf_counter()
+    titles = {doc.id: doc.title for doc in docs}
+    db = sqlite3.connect(fts_file)
+    with db:
+        db.execute("CREATE VIRTUAL TABLE passages_fts USING fts5(title, body, tokenize = 'porter unicode61')")
+        db.executemany(
+            "INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",
+            ((p.id, titles[p.document_id], p.text) for p in passages),
+        )
+    db.close()
+    print(f"baseline FTS5 table (porter unicode61, title and body): {time.perf_counter() - started:.0f} s")
+    del docs, passages, held, combos, titles
+    index_files = None
 
     del vectors, index_files
     np.savez(
@@ -220,6 +257,82 @@ def main() -> None:
     )
     if not args.keep:
         shutil.rmtree(args.folder, ignore_errors=True)
+        fts_file.unlink(missing_ok=True)
+
+
+def size_mib(path: Path) -> float:
+    """A file's size, or a folder's files' together, in MiB."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def budgeted(words: tuple[str, ...], counts: dict[str, int]) -> tuple[str, ...]:
+    """The rarest of `words` while their passage counts add up to KEYWORD_BUDGET (always the rarest one)."""
+    if sum(counts.values()) <= KEYWORD_BUDGET:
+        return words
+    kept: list[str] = []
+    total = 0
+    for word in sorted(words, key=lambda w: (counts[w], w)):
+        if kept and total + counts[word] > KEYWORD_BUDGET:
+            break
+        kept.append(word)
+        total += counts[word]
+    return tuple(sorted(kept))
+
+
+class Fts5:
+    """The former keyword index: an FTS5 table with BM25, and its term table for the budget."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        self.db.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, 'passages_fts', 'row')")
+        self.stem = __import__("Stemmer").Stemmer("porter").stemWord
+
+    def search(self, words: tuple[str, ...], k: int) -> list[int]:
+        query = " OR ".join(f'"{w}"' for w in words)
+        rows = self.db.execute(
+            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?",
+            (query, k),
+        )
+        return [row[0] for row in rows]
+
+    def counts(self, words: tuple[str, ...]) -> dict[str, int]:
+        terms = {w: self.stem(w) for w in words}
+        marks = ",".join("?" * len(terms))
+        found = dict(
+            self.db.execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", list(terms.values()))
+        )
+        return {w: int(found.get(t, 0)) for w, t in terms.items()}
+
+
+def tantivy_counts(index: store.Index, words: tuple[str, ...]) -> dict[str, int]:
+    """Passages per word from Tantivy's own term statistics."""
+    searcher, _ = index._keywords
+    return {w: sum(searcher.doc_freq("text", t) for t in keyword_tokens(w)) for w in words}
+
+
+def keyword_rows(
+    name: str, search, counts, queries: list[tuple[str, ...]]
+) -> tuple[dict[tuple[str, ...], list[int]], str]:
+    """Time one keyword index over every query, with every word and budgeted; its two table rows."""
+    full, times, cut, cut_times, overlap = {}, [], [], [], []
+    for words in queries:
+        t = time.perf_counter()
+        full[words] = search(words, 50)
+        times.append(time.perf_counter() - t)
+    for words in queries:
+        t = time.perf_counter()
+        hits = search(budgeted(words, counts(words)), 50)  # the counts' lookup is timed too
+        cut_times.append(time.perf_counter() - t)
+        cut.append(hits)
+        overlap.append(len(set(full[words][:10]) & set(hits[:10])) / max(len(full[words][:10]), 1))
+    ratio = np.median(cut_times) / np.median(times)
+    rows = (
+        f"| {name}, every content word | {percentiles(times)} | 1.000 |\n"
+        f"| {name}, rarest words within {KEYWORD_BUDGET:,} passages | {percentiles(cut_times)} "
+        f"({ratio:.3f}x every word) | {np.mean(overlap):.3f} |"
+    )
+    return full, rows
 
 
 def measure(folder: Path, nprobe_list: str) -> None:
@@ -232,10 +345,12 @@ def measure(folder: Path, nprobe_list: str) -> None:
         for line in (SHARED / "benchmarks/squad-v1.1-dev/questions.jsonl").read_text().splitlines()
     ]
     picked = [questions[i] for i in saved["picked"]]
-    keyword_queries = [keyword_query(q) for q in picked]
+    keyword_queries = [q for q in (keyword_query(question) for question in picked) if q]
     manifest = store.read_manifest(folder)
     vector_file = folder / manifest.files["vectors"]
     passage_file = folder / manifest.files["passages"]
+    keyword_folder = folder / manifest.files["keywords"]
+    fts_file = folder.with_name(folder.name + "-fts5.sqlite3")
     before = memory()
     index = store.Index(folder)
     loaded = memory()
@@ -247,8 +362,9 @@ def measure(folder: Path, nprobe_list: str) -> None:
         + (f" (nlist {ivf.nlist}, nprobe {ivf.nprobe})" if ivf is not None else "")
     )
     print(
-        f"on disk: vectors {vector_file.stat().st_size / 2**20:,.0f} MiB, "
-        f"passage store {passage_file.stat().st_size / 2**20:,.0f} MiB"
+        f"on disk: vectors {size_mib(vector_file):,.0f} MiB, passage store {size_mib(passage_file):,.0f} MiB "
+        f"(with the sentences' fp16 vectors), keyword index (Tantivy) {size_mib(keyword_folder):,.0f} MiB "
+        f"in {index._keywords[0].num_segments} segments; the former FTS5 table alone {size_mib(fts_file):,.0f} MiB"
     )
     print(
         f"memory of a fresh process after loading the index: private {loaded['RssAnon'] - before['RssAnon']:+,} MiB, "
@@ -279,8 +395,8 @@ def measure(folder: Path, nprobe_list: str) -> None:
 
     # The passage store at this size: per-question lookups read pages, never the whole file.
     rng = np.random.default_rng(2)
-    lookups, keyword, stored = [], [], []
-    for query in keyword_queries:
+    lookups, stored = [], []
+    for _ in picked:
         ids = [int(x) for x in rng.integers(0, n, 50)]
         t = time.perf_counter()
         index.passages(ids)
@@ -289,36 +405,59 @@ def measure(folder: Path, nprobe_list: str) -> None:
         t = time.perf_counter()
         index.vectors(ids)
         stored.append(time.perf_counter() - t)
-        if query:
-            t = time.perf_counter()
-            index.keyword_search(query, 50)
-            keyword.append(time.perf_counter() - t)
-    after = memory()
-    print(f"\npassage store: 50 passages and their dates by id {percentiles(lookups)}")
-    print(f"passage store: BM25 top 50, every content word (baseline) {percentiles(keyword)}")
-    # What retrieval.candidates does at this size: only the rarest words, within KEYWORD_BUDGET
-    # passages, counted with the index's own term statistics (the lookup is timed too).
-    budgeted, overlap = [], []
-    for question, query in zip(picked, keyword_queries, strict=True):
-        if not query:
-            continue
-        full = [h.passage_id for h in index.keyword_search(query, 10)]
-        t = time.perf_counter()
-        hits = index.keyword_search(keyword_query(question, index.word_frequencies), 50)
-        budgeted.append(time.perf_counter() - t)
-        overlap.append(len(set(full) & {h.passage_id for h in hits[:10]}) / max(len(full), 1))
-    ratio = np.median(budgeted) / np.median(keyword)
-    print(
-        f"passage store: BM25 top 50, rarest words within {KEYWORD_BUDGET:,} passages {percentiles(budgeted)} "
-        f"({ratio:.3f}x baseline); top 10 shared with the baseline's: {np.mean(overlap):.3f}"
-    )
+    print(f"\npassage store: 50 passages with their sentences and dates by id {percentiles(lookups)}")
     print(f"vector index: 50 stored vectors by id (reconstruct) {percentiles(stored)}")
+
+    # Keyword search, BM25 top 50: the former FTS5 table first, then the Tantivy folder the index uses.
+    fts = Fts5(fts_file)
+    print(f"\nkeyword search, BM25 top 50 over {len(keyword_queries)} questions' content words (1 thread):\n")
+    print("| keyword index, query | per query | top 10 shared with every word's |")
+    print("|---|---|---|")
+    fts_full, rows = keyword_rows("FTS5 (before)", fts.search, fts.counts, keyword_queries)
+    print(rows)
+
+    def tantivy_search(words: tuple[str, ...], k: int) -> list[int]:
+        return [h.passage_id for h in index.keyword_search(words, k)]
+
+    tantivy_full, rows = keyword_rows(
+        "Tantivy (now)", tantivy_search, lambda words: tantivy_counts(index, words), keyword_queries
+    )
+    print(rows)
+    shared = [len(set(fts_full[w][:10]) & set(tantivy_full[w][:10])) / 10 for w in keyword_queries]
+    print(
+        f"\ntop 10 of Tantivy's every-word query shared with FTS5's every-word query: {np.mean(shared):.3f} "
+        f"(tied BM25 scores abound in a corpus of recombined sentences: "
+        f"top 50 shared {np.mean([len(set(fts_full[w]) & set(tantivy_full[w])) / 50 for w in keyword_queries]):.3f})"
+    )
+    after = memory()
     print(
         f"memory after all searches and lookups: private {after['RssAnon'] - before['RssAnon']:+,} MiB, "
         f"file-backed (shared page cache) {after['RssFile'] - before['RssFile']:+,} MiB "
-        f"(after the vector searches only: {searched['RssFile'] - before['RssFile']:+,} MiB); the two files hold "
-        f"{(vector_file.stat().st_size + passage_file.stat().st_size) / 2**20:,.0f} MiB"
+        f"(after the vector searches only: {searched['RssFile'] - before['RssFile']:+,} MiB)"
     )
+    del fts
+
+    # Whole questions in process, as Engine.ask runs them: encode + dense + keyword + the rest + answer.
+    embedder = load_embedder()
+    for question in ("Which river flows through the city?", "Who built the first rocket?"):
+        compose(analyse(index, embedder, question), search(index, analyse(index, embedder, question), 5), 0.0)
+    parts: dict[str, list[float]] = {"analyse (encode)": [], "retrieval.search": [], "answer.compose": []}
+    total = []
+    for question in picked:
+        t0 = time.perf_counter()
+        query = analyse(index, embedder, question)
+        t1 = time.perf_counter()
+        hits = search(index, query, int(DEFAULTS["TOP_K"]), DEFAULTS["RETRIEVAL"])
+        t2 = time.perf_counter()
+        compose(query, hits, float(DEFAULTS["MIN_CONFIDENCE"]))
+        t3 = time.perf_counter()
+        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            parts[name].append(seconds)
+        total.append(t3 - t0)
+    print(f"\na question end to end in process ({len(picked)} SQuAD questions, {embedder.backend} encoder):")
+    print(f"  total {percentiles(total)}")
+    for name, values in parts.items():
+        print(f"  {name} {percentiles(values)}")
 
 
 if __name__ == "__main__":

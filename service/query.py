@@ -9,14 +9,14 @@ refers to.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .embedding import Embedder
 from .store import Index
-from .text import KEYWORD_BUDGET, STOPWORDS, content_words, plain, stem_words, stems, terms_query
+from .text import STOPWORDS, content_words, keyword_terms, plain, stem_words, stems
 
 # Words that make a question lean on what was said before: personal pronouns, "there", a leading
 # "and ...?" or "what about ...?". ("this" and "that" are left out: most questions use them as
@@ -70,7 +70,7 @@ class Query:
     entities: frozenset[str]  # stems of its names and figures: what an answer's evidence must mention
     kind: str | None  # what it asks for: person, time, number, place, or None
     search_stems: frozenset[str]  # of the question and its context: what a passage should cover
-    keyword: str | None  # the keyword (FTS5) query over the question and its context
+    keyword: tuple[str, ...]  # the keyword query: content words of the question and its context
     recent: bool  # asks about the present, so newer articles win among equals
     context: str = ""  # the conversation's topic terms it leans on; "" when it stands on its own
     already_said: str = ""  # the previous answer, as the user saw it
@@ -101,19 +101,11 @@ def read(
     context: str = "",
     already_said: str = "",
     referents: str = "",
-    frequencies: Callable[[list[str]], dict[str, int]] | None = None,
-    passages: int = 0,
 ) -> Query:
-    """A `Query` from a question, its vector and (for a follow-up) its context: the pure part of `analyse`.
-
-    `frequencies` gives words' passage counts in a corpus of `passages`; they are looked up only when
-    the keyword query could reach its budget there (see `text.terms_query`).
-    """
+    """A `Query` from a question, its vector and (for a follow-up) its context: the pure part of `analyse`."""
     own = content_words(question)
     both = own | content_words(context) if context else own
     written = _TOKEN.findall(question)
-    if passages * len(both) <= KEYWORD_BUDGET:
-        frequencies = None
     return Query(
         text=question,
         vector=vector,
@@ -128,7 +120,7 @@ def read(
         ),
         kind=answer_type(question),
         search_stems=stem_words(both),
-        keyword=terms_query(both, frequencies),
+        keyword=keyword_terms(both),
         recent=bool(_RECENCY.search(question) or _RECENCY.search(context)),
         context=context,
         already_said=already_said,
@@ -158,8 +150,6 @@ def analyse(
         context=context,
         already_said=said,
         referents=referents(history) if context else "",
-        frequencies=index.word_frequencies,
-        passages=index.size,
     )
 
 
@@ -208,7 +198,7 @@ def topic_terms(
     anything begins, so "Rhine" is kept and "begin" is not. A follow-up about another part of the
     article then finds that part, not the passage of the last answer again.
     """
-    query = terms_query(content_words(" ".join(terms)))
+    query = keyword_terms(content_words(" ".join(terms)))
     if not query:
         return []
     found = [n.passage_id for n in index.keyword_search(query, depth)]

@@ -1,8 +1,8 @@
-"""The index folder: a manifest beside a native FAISS file and an SQLite passage store.
+"""The index folder: a manifest beside a native FAISS file, an SQLite passage store and a keyword index.
 
-The one module that imports faiss. A build writes new, uniquely named data files first and then
-replaces `manifest.json` atomically; the manifest names the data files it belongs to. A crash at any
-moment therefore leaves the previous manifest pointing at the previous, intact files.
+The one module that imports faiss (and tantivy). A build writes new, uniquely named data files and
+folders first and then replaces `manifest.json` atomically; the manifest names the data it belongs
+to. A crash at any moment therefore leaves the previous manifest pointing at the previous, intact data.
 """
 
 from __future__ import annotations
@@ -16,21 +16,34 @@ import sqlite3
 import tempfile
 import threading
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+import tantivy
 
 from .documents import Document
 from .errors import RebuildInProgress
-from .text import fts_term
+from .text import keyword_tokens
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-FORMAT_VERSION = 3
+# 4: keyword search moved from an FTS5 table in the passage store to a Tantivy folder (`keywords-*`);
+# an index of an earlier format is not read, so the next build is a full one.
+FORMAT_VERSION = 4
+DATA_PREFIXES = ("vectors-", "passages-", "keywords-", ".tmp-")
+
+# Keyword search (BM25 over each passage with its article's title) is a Tantivy index: its top-k
+# search skips whole blocks of postings that cannot reach the current top k (block-max WAND), where
+# SQLite FTS5 scored every passage holding any word: 1.2 ms against 96 ms at p50 per question at a
+# million passages, every content word of the question (docs/benchmarks.md, section 10). Passages
+# are stored as `text.keyword_tokens` splits and stems them (FTS5's `porter unicode61`), joined by
+# spaces for Tantivy's whitespace tokenizer; one field holds title and passage, as FTS5's BM25 scored
+# the whole row; with positions, for the few query words of several tokens ("Russia’s").
+KEYWORD_WRITER_HEAP = 512_000_000  # bytes for the whole writer: fewer, larger segments to search
 
 # Vector index by size: exact inner product up to EXACT_LIMIT vectors (a flat scan costs about 0.2 ms per
 # thousand vectors per question on one core), an inverted-file index (IVF) above it, whose search
@@ -57,8 +70,6 @@ CREATE TABLE sentences (
     "end" INTEGER NOT NULL, vector BLOB NOT NULL
 );
 CREATE INDEX sentences_passage ON sentences(passage_id);
--- Keyword search over each passage with its article's title; rowid is the passage id.
-CREATE VIRTUAL TABLE passages_fts USING fts5(title, body, tokenize = 'porter unicode61');
 """
 
 
@@ -159,7 +170,11 @@ def write_index(
     """
     folder.mkdir(parents=True, exist_ok=True)
     build = uuid.uuid4().hex[:12]
-    files = {"vectors": f"vectors-{build}.faiss", "passages": f"passages-{build}.sqlite3"}
+    files = {
+        "vectors": f"vectors-{build}.faiss",
+        "passages": f"passages-{build}.sqlite3",
+        "keywords": f"keywords-{build}",
+    }
     tmp_db = folder / (files["passages"] + ".tmp")
     tmp_db.unlink(missing_ok=True)
     if base is not None:
@@ -178,12 +193,17 @@ def write_index(
         db.close()
     _fsync(tmp_db)
 
+    tmp_keywords = folder / (files["keywords"] + ".tmp")
+    base_keywords = folder / base.files["keywords"] if base is not None else None
+    write_keywords(tmp_keywords, added, base=base_keywords, removed=removed)
+
     index = _vectors_for(folder, base, kept, removed, added, manifest.dimensions)
     tmp_vectors = folder / (files["vectors"] + ".tmp")
     faiss.write_index(index, str(tmp_vectors))
     _fsync(tmp_vectors)
     os.replace(tmp_vectors, folder / files["vectors"])
     os.replace(tmp_db, folder / files["passages"])
+    os.replace(tmp_keywords, folder / files["keywords"])
 
     manifest.files = files
     manifest.passages = len(kept)
@@ -197,7 +217,7 @@ def write_index(
 
 
 def _drop_documents(db: sqlite3.Connection, ids: list[str]) -> list[int]:
-    """Delete documents with their passages, sentences and keyword entries; returns the passage ids."""
+    """Delete documents with their passages and sentences; returns the passage ids."""
     removed: list[int] = []
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
@@ -205,7 +225,6 @@ def _drop_documents(db: sqlite3.Connection, ids: list[str]) -> list[int]:
         passages = f"SELECT id FROM passages WHERE document_id IN ({marks})"
         removed += [row[0] for row in db.execute(passages, chunk)]
         db.execute(f"DELETE FROM sentences WHERE passage_id IN ({passages})", chunk)
-        db.execute(f"DELETE FROM passages_fts WHERE rowid IN ({passages})", chunk)
         db.execute(f"DELETE FROM passages WHERE document_id IN ({marks})", chunk)
         db.execute(f"DELETE FROM documents WHERE id IN ({marks})", chunk)
     return removed
@@ -249,11 +268,6 @@ def _insert(db: sqlite3.Connection, added: Batch) -> None:
         'INSERT INTO passages (id, document_id, start, "end", text) VALUES (?, ?, ?, ?, ?)',
         [(p.id, p.document_id, p.start, p.end, p.text) for p in added.passages],
     )
-    titles = {d.id: d.title for d in added.documents}
-    db.executemany(
-        "INSERT INTO passages_fts (rowid, title, body) VALUES (?, ?, ?)",
-        [(p.id, titles[p.document_id], p.text) for p in added.passages],
-    )
     db.executemany(
         'INSERT INTO sentences (passage_id, start, "end", vector) VALUES (?, ?, ?, ?)',
         [
@@ -262,6 +276,54 @@ def _insert(db: sqlite3.Connection, added: Batch) -> None:
             for s in sents
         ],
     )
+
+
+def keyword_schema() -> tantivy.Schema:
+    """The keyword index's fields: the passage id (to delete by, and to read from a hit) and its text.
+
+    The text is the article's title and the passage in one field: BM25 then weighs a title word
+    like a word of the passage, with the passage's length, as the FTS5 table did (its scores over
+    title and body columns were the row's). A first version with two fields, Tantivy's own stemmer
+    and its idf lost answers on the project's own questions (docs/benchmarks.md, section 10).
+    """
+    builder = tantivy.SchemaBuilder()
+    builder.add_unsigned_field("id", indexed=True, fast=True)
+    builder.add_text_field("text", tokenizer_name="whitespace", index_option="position")
+    return builder.build()
+
+
+def write_keywords(
+    path: Path, added: Batch, *, base: Path | None = None, removed: Iterable[int] = ()
+) -> None:
+    """Write a keyword index into the new folder `path`: a copy of `base` less `removed`, plus `added`.
+
+    The base folder is copied, never opened for writing, because a server may be searching it; the
+    copy is committed, its merges awaited and every file and the folder synced, so that renaming it
+    into place leaves a complete index on disk.
+    """
+    shutil.rmtree(path, ignore_errors=True)
+    if base is not None:
+        shutil.copytree(base, path)
+        index = tantivy.Index.open(str(path))
+    else:
+        path.mkdir()
+        index = tantivy.Index(keyword_schema(), path=str(path))
+    writer = index.writer(heap_size=KEYWORD_WRITER_HEAP, num_threads=min(4, os.cpu_count() or 1))
+    gone = sorted(removed)
+    if gone:  # by query: `delete_documents_by_term` misses unsigned ids (tantivy-py 0.27)
+        writer.delete_documents_by_query(tantivy.Query.term_set_query(index.schema, "id", gone))
+    titles = {d.id: d.title for d in added.documents}
+    for p in added.passages:
+        doc = tantivy.Document()
+        doc.add_unsigned("id", p.id)
+        doc.add_text("text", " ".join(keyword_tokens(f"{titles[p.document_id]}\n\n{p.text}")))
+        writer.add_document(doc)
+    writer.commit()
+    writer.garbage_collect_files()
+    writer.wait_merging_threads()
+    for file in path.iterdir():
+        _fsync(file)
+    fsync_dir(path)
 
 
 def ivf_lists(count: int) -> int:
@@ -353,11 +415,13 @@ def fsync_dir(folder: Path) -> None:
 
 
 def remove_unreferenced(folder: Path, keep: set[str]) -> None:
-    """Delete data files not in `keep`: earlier builds' and leftovers of interrupted ones."""
+    """Delete data files and folders not in `keep`: earlier builds' and leftovers of interrupted ones."""
     for path in folder.iterdir():
-        if path.name == MANIFEST or path.name in keep:
+        if path.name == MANIFEST or path.name in keep or not path.name.startswith(DATA_PREFIXES):
             continue
-        if path.name.startswith(("vectors-", "passages-", ".tmp-")):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
             path.unlink(missing_ok=True)
 
 
@@ -424,8 +488,39 @@ class Neighbour:
     score: float
 
 
+def tantivy_idf(passages: int, holding: int) -> float:
+    """Tantivy's BM25 idf of a term held by `holding` of `passages`: ln(1 + (N − n + 0.5)/(n + 0.5))."""
+    return math.log1p((passages - holding + 0.5) / (holding + 0.5))
+
+
+def fts5_idf(passages: int, holding: int) -> float:
+    """SQLite FTS5's BM25 idf of a term (or phrase) held by `holding` of `passages`.
+
+    ln((N − n + 0.5)/(n + 0.5)), floored at 1e-6: unlike Tantivy's, a word in more than half the
+    passages adds next to nothing. On a small corpus that is most of its common words, and
+    retrieval's weights and the answers they give were tuned with it (benchmarks section 10).
+    A clause boosted by this over Tantivy's idf scores as FTS5 scored it.
+    """
+    return max(math.log((passages - holding + 0.5) / (holding + 0.5)), 1e-6)
+
+
+def _open_keywords(path: Path) -> tuple[tantivy.Searcher, tantivy.Schema]:
+    """A searcher over the keyword folder, opened once per loaded index and shared by every thread.
+
+    The folder never changes once written, so its reader never reloads (and watches no file).
+    """
+    if not path.is_dir():
+        raise IndexMissing(f"the keyword index is missing from {path.parent}")
+    try:
+        index = tantivy.Index.open(str(path))
+        index.config_reader(reload_policy="Manual")
+        return index.searcher(), index.schema
+    except ValueError as exc:
+        raise IndexMissing(f"cannot read the keyword index in {path.parent}: {exc}") from None
+
+
 class Index:
-    """A loaded index: the FAISS vectors in memory and a read-only view of the passage store."""
+    """A loaded index: the FAISS vectors, a read-only view of the passage store, the keyword searcher."""
 
     def __init__(self, folder: Path) -> None:
         manifest = read_manifest(folder)
@@ -445,6 +540,7 @@ class Index:
         if not db_path.exists():
             raise IndexMissing(f"the passage store is missing from {folder}")
         self._db_uri = f"file:{db_path}?mode=ro&immutable=1"
+        self._keywords = _open_keywords(folder / manifest.files["keywords"])
         self._local = threading.local()
         # Recently read passages with their sentences (the index never changes once loaded): the same
         # candidates come back question after question, and reading them is most of what retrieval
@@ -462,8 +558,6 @@ class Index:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self._db_uri, uri=True, check_same_thread=False)
-            # Per-term passage counts of the keyword index; a temporary table, so read-only is fine.
-            db.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, 'passages_fts', 'row')")
             self._local.db = db
         return db
 
@@ -475,23 +569,40 @@ class Index:
         scores, ids = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
         return [Neighbour(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
-    def keyword_search(self, query: str, k: int) -> list[Neighbour]:
-        """The `k` best passages for an FTS5 `query` by BM25 (higher is better)."""
-        rows = self._db().execute(
-            "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
-            "ORDER BY bm25(passages_fts) LIMIT ?",
-            (query, k),
-        )
-        return [Neighbour(int(pid), float(score)) for pid, score in rows]
+    def keyword_search(self, words: Sequence[str], k: int) -> list[Neighbour]:
+        """The `k` best passages by BM25 (higher is better) for any of `words`, in title or text.
 
-    def word_frequencies(self, words: list[str]) -> dict[str, int]:
-        """How many passages hold each word (as the keyword index stems it); 0 for words it lacks."""
-        terms = {word: fts_term(word) for word in words}
-        unique = sorted(set(terms.values()))  # "flight" and "flights" are one term
-        marks = ",".join("?" * len(unique))
-        rows = self._db().execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", unique)
-        found = dict(rows.fetchall())
-        return {word: int(found.get(term, 0)) for word, term in terms.items()}
+        Each word is split and stemmed as the passages were (`text.keyword_tokens`) and becomes an
+        optional (SHOULD) clause: a term query, or for a word of several tokens ("Russia’s") a
+        phrase query, as FTS5 read a quoted word. A disjunction of term queries is what Tantivy
+        answers with block-max WAND. Each clause is boosted to FTS5's idf (`fts5_idf`), the
+        BM25 that retrieval's weights were tuned with. Tantivy releases the GIL while it searches,
+        so request threads overlap.
+        """
+        searcher, schema = self._keywords
+        total = searcher.num_docs
+        clauses = []
+        for tokens in sorted({tuple(keyword_tokens(word)) for word in words} - {()}):
+            holding = [searcher.doc_freq("text", token) for token in tokens]
+            if not all(holding):
+                continue
+            if len(tokens) == 1:
+                query = tantivy.Query.term_query(schema, "text", tokens[0], index_option="freq")
+                passages = holding[0]
+            else:  # FTS5's idf counts the passages holding the phrase; Tantivy's sums its words'
+                query = tantivy.Query.phrase_query(schema, "text", list(tokens))
+                found = searcher.search(query, 1, count=True)
+                passages = int(getattr(found, "count", 0) or 0)  # `count` is missing from the stubs
+                if not passages:
+                    continue
+            boost = fts5_idf(total, passages) / sum(tantivy_idf(total, n) for n in holding)
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
+        if not clauses or k <= 0:
+            return []
+        # count=False: counting every match would visit every posting, which is what WAND avoids.
+        hits = searcher.search(tantivy.Query.boolean_query(clauses), k, count=False).hits
+        ids = searcher.fast_field_values("id", [address for _, address in hits])
+        return [Neighbour(int(pid or 0), float(score)) for (score, _), pid in zip(hits, ids, strict=True)]
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """The stored vectors of the given passages, in order."""

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
 
 WORDS = re.compile(r"[\w'’]+")
-# Passages a keyword query may make BM25 score: bounds its cost on large corpora (docs/benchmarks.md,
-# section 10); a corpus of a few thousand passages never reaches it.
-KEYWORD_BUDGET = 50_000
 STOPWORDS = frozenset(
     """a an the and or but if of to in on at by for with from as is are was were be been being
     do does did has have had it its this that these those there their they them he him his she her
@@ -58,47 +56,38 @@ def stem_words(words: Iterable[str]) -> frozenset[str]:
     return frozenset(_stem(w) for w in words)
 
 
-def keyword_query(
-    text: str,
-    frequencies: Callable[[list[str]], dict[str, int]] | None = None,
-    budget: int = KEYWORD_BUDGET,
-) -> str | None:
-    """An SQLite FTS5 query matching any content word of `text`, or None when it has none."""
-    return terms_query(content_words(text), frequencies, budget)
+def keyword_query(text: str) -> tuple[str, ...]:
+    """The keyword query of `text`: its content words, sorted; empty when it has none."""
+    return keyword_terms(content_words(text))
 
 
-def terms_query(
-    terms: Iterable[str],
-    frequencies: Callable[[list[str]], dict[str, int]] | None = None,
-    budget: int = KEYWORD_BUDGET,
-) -> str | None:
-    """An SQLite FTS5 query matching any of `terms` (content words), or None when there are none.
+def keyword_terms(terms: Iterable[str]) -> tuple[str, ...]:
+    """A keyword query from words already split (`content_words`): each once, sorted, none empty.
 
-    Each word is quoted, so nothing in a question can be read as FTS5 syntax. BM25 scores every
-    passage that holds any word, so on a large corpus common words cost far more than they tell:
-    given the words' passage counts (`frequencies`), the rarest are kept while their passages add
-    up to at most `budget` (always at least the rarest one). Corpora too small to reach the budget
-    never look the counts up and get every word.
+    Passages holding any of them are ranked by BM25 (`store.Index.keyword_search`, which stems them
+    as the index does). Every word is kept: Tantivy's pruned top-k search costs about a millisecond
+    at a million passages with all of them, where FTS5 needed a budget of the rarest words
+    (docs/benchmarks.md, section 10).
     """
-    words = sorted(w.replace('"', "") for w in terms)
-    words = [w for w in words if w]
-    if frequencies is not None and words:
-        counts = frequencies(words)
-        if sum(counts.values()) > budget:
-            kept: list[str] = []
-            total = 0
-            for word in sorted(words, key=lambda w: (counts[w], w)):
-                if kept and total + counts[word] > budget:
-                    break
-                kept.append(word)
-                total += counts[word]
-            words = sorted(kept)
-    return " OR ".join(f'"{w}"' for w in words) or None
+    return tuple(sorted({w for w in terms if w}))
 
 
 _PORTER = Stemmer.Stemmer("porter")
+_ALPHANUMERIC = re.compile(r"[^\W_]+")
+_LONGEST_TOKEN = 255  # longer runs (never words) are left out of the keyword index
 
 
-def fts_term(word: str) -> str:
-    """`word` as SQLite FTS5's `porter unicode61` tokenizer indexes it (the original Porter stemmer)."""
-    return str(_PORTER.stemWord(word.lower()))
+def keyword_tokens(text: str) -> list[str]:
+    """`text` as the keyword index holds it: runs of letters and digits, lowercased, without
+    diacritics, stemmed by the original Porter stemmer.
+
+    This is what SQLite FTS5's `porter unicode61` tokenizer made of it, kept when keyword search
+    moved to Tantivy because retrieval's weights were tuned on it: Tantivy's own English stemmer
+    (Porter2) also joins "added" with "add", enough to change which passage comes first on the
+    project's own questions. Passages and query words both go through here, so they always meet.
+    """
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    words = [w for w in _ALPHANUMERIC.findall(text.lower()) if len(w) <= _LONGEST_TOKEN]
+    stem = _PORTER.stemWord
+    return [str(stem(w)) if 3 <= len(w) <= 64 else w for w in words]  # as FTS5: the others unstemmed

@@ -46,8 +46,9 @@ def test_build_writes_manifest_faiss_and_store(corpus, tmp_path, fake_embedder):
     assert {"sentence-transformers", "faiss-cpu", "torch"} <= set(manifest["versions"])
     assert manifest["built_at"] and manifest["passages"] == report.passages > 0
     assert sorted(p.name for p in index_dir.iterdir() if not p.name.startswith(".")) == sorted(
-        [MANIFEST, manifest["files"]["vectors"], manifest["files"]["passages"]]
+        [MANIFEST, manifest["files"]["vectors"], manifest["files"]["passages"], manifest["files"]["keywords"]]
     )
+    assert (index_dir / manifest["files"]["keywords"]).is_dir(), "the keyword index is a folder of its own"
 
 
 def test_loaded_index_returns_passages_that_slice_their_documents(corpus, tmp_path, fake_embedder):
@@ -117,17 +118,24 @@ def test_rebuild_keeps_the_previous_build_and_removes_older_ones_and_leftovers(
     first = build_index(corpus, index_dir, fake_embedder).manifest.files
     live = Index(index_dir)  # a server that loaded the first build
     (index_dir / "vectors-crashed.faiss.tmp").write_bytes(b"partial")  # what a killed build leaves
+    (index_dir / "keywords-crashed.tmp").mkdir()
+    (index_dir / "keywords-crashed.tmp" / "meta.json").write_text("{")
     second = build_index(corpus, index_dir, fake_embedder, full=True).manifest.files
     assert first != second
     assert data_files(index_dir) == sorted([*first.values(), *second.values()])
     # The server still on the first build can open new connections (another thread) and answer.
     found = []
-    thread = threading.Thread(target=lambda: found.append(live.passages_of(next(iter(live.documents())))))
+    thread = threading.Thread(
+        target=lambda: found.append(
+            (live.passages_of(next(iter(live.documents()))), live.keyword_search(("rogozin",), 3))
+        )
+    )
     thread.start()
     thread.join()
-    assert found and found[0]
+    assert found and found[0][0] and found[0][1]
     third = build_index(corpus, index_dir, fake_embedder, full=True).manifest.files
     assert data_files(index_dir) == sorted([*second.values(), *third.values()])
+    assert not (index_dir / first["keywords"]).exists(), "an older build's keyword folder goes"
 
 
 def passage_keys(index: Index) -> set[tuple[str, int, int, str]]:
@@ -150,7 +158,7 @@ def test_incremental_builds_embed_only_what_changed(corpus, tmp_path, fake_embed
     assert (added.added, added.changed, added.removed, added.unchanged) == (["zebra.md"], [], [], 2)
     assert not added.full and added.embedded == fake_embedder.encoded == 1
     assert added.passages == first.passages + 1
-    assert Index(index_dir).keyword_search('"quagga"', 5)
+    assert Index(index_dir).keyword_search(("quagga",), 5)
 
     seed = sorted(corpus.glob("*.txt"))[0]
     seed.write_text(seed.read_text(encoding="utf-8") + "\n\nA closing line about okapis.\n", encoding="utf-8")
@@ -158,7 +166,11 @@ def test_incremental_builds_embed_only_what_changed(corpus, tmp_path, fake_embed
     changed = build_index(corpus, index_dir, fake_embedder)
     assert (changed.added, changed.changed, changed.removed, changed.unchanged) == ([], [seed.name], [], 2)
     assert 0 < changed.embedded == fake_embedder.encoded < first.passages
-    assert Index(index_dir).keyword_search('"okapis"', 5)
+    index = Index(index_dir)
+    assert index.keyword_search(("okapis",), 5)
+    # The changed document's old passages left the keyword index: every hit is a passage of the store.
+    rogozin = {n.passage_id for n in index.keyword_search(("rogozin",), 1000)}
+    assert rogozin and set(index.passages(sorted(rogozin))) == rogozin
 
     extra.unlink()
     fake_embedder.encoded = 0
@@ -166,7 +178,7 @@ def test_incremental_builds_embed_only_what_changed(corpus, tmp_path, fake_embed
     assert (removed.added, removed.changed, removed.removed, removed.unchanged) == ([], [], ["zebra.md"], 2)
     assert removed.embedded == fake_embedder.encoded == 0
     index = Index(index_dir)
-    assert not index.keyword_search('"quagga"', 5), "a removed document leaves the keyword index too"
+    assert not index.keyword_search(("quagga",), 5), "a removed document leaves the keyword index too"
     assert index.size == removed.passages == changed.passages - 1
     assert "zebra" not in index.documents()
     assert staleness(corpus, index_dir, fake_embedder.name) is None
@@ -181,6 +193,12 @@ def test_incremental_builds_embed_only_what_changed(corpus, tmp_path, fake_embed
         return [(idx.passages([h.passage_id])[h.passage_id].text, round(h.score, 5)) for h in hits]
 
     assert by_key(index, index.search(query, 5)) == by_key(scratch, scratch.search(query, 5))
+
+    def keyword_texts(idx):
+        hits = idx.keyword_search(("rogozin", "soyuz", "crew", "okapis"), 1000)
+        return {idx.passages([h.passage_id])[h.passage_id].text for h in hits}
+
+    assert keyword_texts(index) == keyword_texts(scratch)
 
 
 def test_the_manifest_records_the_vectors_not_the_backend(corpus, tmp_path, fake_embedder):
@@ -245,6 +263,21 @@ def test_full_or_a_new_model_or_chunking_rebuilds_everything(corpus, tmp_path, f
     assert build_index(corpus, index_dir, other, ChunkSettings(target_tokens=64)).full
 
 
+def test_an_index_of_the_format_before_the_keyword_folder_is_rebuilt_in_full(corpus, tmp_path, fake_embedder):
+    """Format 3 kept keywords in an FTS5 table the loader no longer reads: the next build starts afresh."""
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_embedder)
+    data = json.loads((index_dir / MANIFEST).read_text())
+    data["format"] = 3
+    del data["files"]["keywords"]
+    (index_dir / MANIFEST).write_text(json.dumps(data))
+    assert staleness(corpus, index_dir, fake_embedder.name) is not None
+    fake_embedder.encoded = 0
+    report = build_index(corpus, index_dir, fake_embedder)
+    assert report.full and fake_embedder.encoded == report.passages
+    assert Index(index_dir).keyword_search(("rogozin",), 3)
+
+
 def test_a_renamed_id_is_reindexed_under_its_new_id(corpus, tmp_path, fake_embedder):
     index_dir = tmp_path / "index"
     (corpus / "note.txt").write_text("A note about the Zarya module.\n", encoding="utf-8")
@@ -302,7 +335,7 @@ def assert_previous_index_serves(index_dir: Path, manifest: dict, corpus: Path) 
     index = Index(index_dir)
     assert index.size == manifest["passages"]
     assert index.search(FakeEmbedder().encode(["oil crisis embargo"])[0], 3)
-    assert index.keyword_search('"embargo"', 3)
+    assert index.keyword_search(("embargo",), 3)
     assert len(index.documents()) == len(manifest["documents"])
 
 
@@ -340,6 +373,36 @@ def test_killing_a_build_at_any_moment_leaves_the_previous_index(tmp_path):
     assert not [p.name for p in index_dir.iterdir() if p.name.endswith(".tmp")], "leftovers are cleared"
 
 
+def test_a_build_interrupted_while_writing_keywords_leaves_the_live_index(corpus, tmp_path, monkeypatch):
+    """A build that dies inside the keyword index's write: the live one answers, the leftover goes next time."""
+    from service import store
+
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, FakeEmbedder())
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    write = store.write_keywords
+
+    def dies_half_way(path, added, **kwargs):
+        write(path, store.Batch(added.documents[:1], added.passages[:1], None, []), **kwargs)
+        raise KeyboardInterrupt  # as a kill would: after some files are written, before the rename
+
+    monkeypatch.setattr(store, "write_keywords", dies_half_way)
+    extra = corpus / "zebra.md"
+    extra.write_text("# Zebras on the station\n\nA zebra named Quagga floated past the Zvezda module.\n")
+    with pytest.raises(KeyboardInterrupt):
+        build_index(corpus, index_dir, FakeEmbedder())
+    leftovers = [p.name for p in index_dir.iterdir() if p.name.endswith(".tmp")]
+    assert any(name.startswith("keywords-") for name in leftovers)
+    assert json.loads((index_dir / MANIFEST).read_text()) == manifest
+    live = Index(index_dir)
+    assert live.keyword_search(("rogozin",), 3) and not live.keyword_search(("quagga",), 3)
+
+    monkeypatch.setattr(store, "write_keywords", write)
+    build_index(corpus, index_dir, FakeEmbedder())
+    assert Index(index_dir).keyword_search(("quagga",), 3)
+    assert not [p.name for p in index_dir.iterdir() if p.name.endswith(".tmp")], "leftovers are cleared"
+
+
 def test_killing_the_real_indexer_mid_embedding(tmp_path, corpus, embedder):
     """`issqa index --full` with the real model, killed while its progress bar runs."""
     shutil.copy(SHARED / "corpora" / "wikipedia-space" / "Artemis_program.txt", corpus)
@@ -370,7 +433,7 @@ def test_killing_the_real_indexer_mid_embedding(tmp_path, corpus, embedder):
     assert Index(index_dir).size == manifest["passages"]
 
     index = Index(index_dir)
-    assert index.keyword_search('"artemis"', 3) and len(index.documents()) == 3
+    assert index.keyword_search(("artemis",), 3) and len(index.documents()) == 3
     rebuilt = build_index(corpus, index_dir, embedder, full=True)  # the killed build's lock is gone
     assert rebuilt.full and rebuilt.passages == manifest["passages"]
 

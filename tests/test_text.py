@@ -1,38 +1,94 @@
-"""Word helpers: the keyword query, and its budget on large corpora."""
+"""Word helpers and keyword search: the query's words, and the index stemming them as it stems passages."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+
 from service.indexing import build_index
 from service.store import Index
-from service.text import content_words, keyword_query, stems
+from service.text import content_words, keyword_query, keyword_terms, keyword_tokens, stems
 
 
-def test_the_keyword_query_quotes_every_content_word():
-    assert keyword_query('Who replaced "Rogozin" at Roskosmos?') == '"replaced" OR "rogozin" OR "roskosmos"'
-    assert keyword_query("Who is it?") is None
+def test_the_keyword_query_is_every_content_word_once():
+    assert keyword_query('Who replaced "Rogozin" at Roskosmos?') == ("replaced", "rogozin", "roskosmos")
+    assert keyword_query("Who is it?") == ()
+    assert keyword_terms(["soyuz", "Kikina".lower(), "soyuz", ""]) == ("kikina", "soyuz")
 
 
-def test_over_the_budget_the_rarest_words_are_kept():
-    counts = {"station": 900, "soyuz": 40, "kikina": 3, "flights": 300}
-    frequencies = lambda words: {w: counts[w] for w in words}  # noqa: E731
-    question = "Kikina Soyuz flights station"
-    assert (
-        keyword_query(question, frequencies, budget=2000) == '"flights" OR "kikina" OR "soyuz" OR "station"'
-    )
-    assert keyword_query(question, frequencies, budget=400) == '"flights" OR "kikina" OR "soyuz"'
-    assert keyword_query(question, frequencies, budget=50) == '"kikina" OR "soyuz"'
-    assert keyword_query(question, frequencies, budget=1) == '"kikina"', "the rarest word is always kept"
+def test_keyword_tokens_are_what_fts5_porter_unicode61_made_of_the_text():
+    assert keyword_tokens("Russia’s Roscosmos previously added flights; Café ISS_QA") == [
+        "russia", "s", "roscosmo", "previous", "ad", "flight", "cafe", "iss", "qa",
+    ]  # fmt: skip
 
 
-def test_word_frequencies_are_the_keyword_index_own_counts(corpus, tmp_path, fake_embedder):
+def test_keyword_search_finds_every_passage_holding_a_word_in_any_form(corpus, tmp_path, fake_embedder):
     build_index(corpus, tmp_path / "index", fake_embedder)
     index = Index(tmp_path / "index")
-    words = ["astronauts", "flights", "flight", "rogozin", "previously", "zzyzx"]
-    frequencies = index.word_frequencies(words)
-    for word in words:
-        expected = len(index.keyword_search(f'"{word}"', 1000))
-        assert frequencies[word] == expected, word
-    assert frequencies["zzyzx"] == 0 and frequencies["flights"] > 1
+    passages = [p for doc in index.documents() for p in index.passages_of(doc)]
+    for word in ("astronauts", "flights", "flight", "rogozin", "previously", "zzyzx"):
+        (stem,) = keyword_tokens(word)
+        holding = {p.id for p in passages if stem in keyword_tokens(p.text)}
+        titles = {d.id for d in index.documents().values() if stem in keyword_tokens(d.title)}
+        holding |= {p.id for p in passages if p.document_id in titles}
+        found = {n.passage_id for n in index.keyword_search((word,), 1000)}
+        assert found == holding, word
+    assert {n.passage_id for n in index.keyword_search(("flights",), 1000)} == {
+        n.passage_id for n in index.keyword_search(("flight",), 1000)
+    }, "a word and its plural meet"
+    assert not index.keyword_search(("zzyzx",), 5) and not index.keyword_search((), 5)
+
+
+def test_keyword_scores_rank_passages_with_more_of_the_words_first(corpus, tmp_path, fake_embedder):
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = Index(tmp_path / "index")
+    hits = index.keyword_search(("rogozin", "roscosmos", "dismissed"), 10)
+    assert hits and all(a.score >= b.score > 0 for a, b in pairwise(hits))
+    best = index.passages([hits[0].passage_id])[hits[0].passage_id].text.lower()
+    assert "rogozin" in best
+
+
+def test_keyword_search_answers_request_threads_at_once(corpus, tmp_path, fake_embedder):
+    """One searcher per loaded index serves every thread; concurrent searches give what one alone does."""
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = Index(tmp_path / "index")
+    queries = [("rogozin",), ("soyuz", "crew"), ("flights",), ("nasa", "roscosmos", "station")]
+    expected = {words: index.keyword_search(words, 10) for words in queries}
+    assert all(expected.values())
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda words: (words, index.keyword_search(words, 10)), queries * 25))
+    assert all(hits == expected[words] for words, hits in results)
+
+
+def test_keyword_search_finds_and_scores_what_the_fts5_table_did(corpus, tmp_path, fake_embedder):
+    """Retrieval's weights were tuned on FTS5's BM25: the Tantivy index matches the same passages
+    (quoted words, "Russia’s" as a phrase) and scores them alike (Tantivy stores lengths rounded)."""
+    import sqlite3
+
+    from .test_retrieval import ANSWERABLE
+
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = Index(tmp_path / "index")
+    documents = index.documents()
+    fts = sqlite3.connect(":memory:")
+    fts.execute("CREATE VIRTUAL TABLE f USING fts5(title, body, tokenize = 'porter unicode61')")
+    fts.executemany(
+        "INSERT INTO f (rowid, title, body) VALUES (?, ?, ?)",
+        [(p.id, documents[d].title, p.text) for d in documents for p in index.passages_of(d)],
+    )
+    questions = [q for q, _ in ANSWERABLE] + ["Was Russia’s moon lander manned?", "Which probe crashed?"]
+    for question in questions:
+        words = keyword_query(question)
+        expected = fts.execute(
+            "SELECT rowid, -bm25(f) FROM f WHERE f MATCH ? ORDER BY bm25(f)",
+            (" OR ".join(f'"{w}"' for w in words),),
+        ).fetchall()
+        found = index.keyword_search(words, 1000)
+        assert {n.passage_id for n in found} == {pid for pid, _ in expected}, question
+        assert found[0].passage_id == expected[0][0], question
+        scores = dict(expected)
+        for n in found[:5]:
+            assert abs(n.score - scores[n.passage_id]) <= 0.05 * scores[expected[0][0]], question
 
 
 def test_a_typographic_apostrophe_reads_as_a_plain_one():
