@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from perf import write_corpus  # noqa: E402
+from perf import sample_app  # noqa: E402
 
-from service import create_app, embedding, get_engine  # noqa: E402
+from service import embedding, get_engine  # noqa: E402
 
 
 def main() -> None:
@@ -37,14 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         embedding.set_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        questions = write_corpus(args.benchmark, Path(tmp) / "documents", args.passages)
-        questions = questions[:: max(1, len(questions) // args.questions)][: args.questions]
-        app = create_app(
-            {"DOCUMENTS": Path(tmp) / "documents", "INDEX": Path(tmp) / "index", "RATE_LIMIT": "off"}
-        )
+    with sample_app(args.benchmark, args.passages, args.questions) as (app, questions):
         engine = get_engine(app)
-        engine.build()
         embedder, vectors = engine.embedder, engine.index()._faiss
         for q in questions[:20]:
             engine.ask(q)

@@ -26,6 +26,7 @@ are theirs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -35,10 +36,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from flask import Flask
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,6 +76,20 @@ def write_corpus(source: Path, folder: Path, count: int) -> list[str]:
         for q in map(json.loads, (source / "questions.jsonl").read_text(encoding="utf-8").splitlines())
         if q["gold_pid"] in wanted
     ]
+
+
+@contextlib.contextmanager
+def sample_app(source: Path, passages: int, questions: int) -> Iterator[tuple[Flask, list[str]]]:
+    """An app over the first `passages` passages, indexed in a temporary folder, with `questions` of
+    their questions spread evenly (cache and rate limit as configured, the limit off)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        asked = write_corpus(source, Path(tmp) / "documents", passages)
+        asked = asked[:: max(1, len(asked) // questions)][:questions]
+        app = create_app(
+            {"DOCUMENTS": Path(tmp) / "documents", "INDEX": Path(tmp) / "index", "RATE_LIMIT": "off"}
+        )
+        get_engine(app).build()
+        yield app, asked
 
 
 def in_process(app, questions: list[str], raw_model) -> dict[str, dict[int, float]]:
@@ -375,7 +392,9 @@ def main() -> None:
             )
         if "build" not in skip:
             raw_rate, full_rate, n = build_speed(app, args.build_corpus or documents, args.rounds, raw)
-            print(f"\n2. Index build, {args.build_corpus or 'the same documents'}: {n} passages, best of {args.rounds}")
+            print(
+                f"\n2. Index build, {args.build_corpus or 'the same documents'}: {n} passages, best of {args.rounds}"
+            )
             print(f"   raw SentenceTransformer.encode  {raw_rate:6.1f} passages/s")
             print(
                 f"   issqa build (whole pipeline)    {full_rate:6.1f} passages/s   ratio {full_rate / raw_rate:.2f}x"

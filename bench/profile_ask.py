@@ -14,16 +14,15 @@ import argparse
 import cProfile
 import pstats
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from perf import write_corpus  # noqa: E402
+from perf import sample_app  # noqa: E402
 
-from service import create_app, get_engine  # noqa: E402
+from service import get_engine  # noqa: E402
 
 # (label, module file suffix, function name): cumulative time of each, per question.
 STEPS = [
@@ -52,14 +51,8 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=200)
     parser.add_argument("--questions", type=int, default=150)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        questions = write_corpus(args.benchmark, Path(tmp) / "documents", args.passages)
-        questions = questions[:: max(1, len(questions) // args.questions)][: args.questions]
-        app = create_app(
-            {"DOCUMENTS": Path(tmp) / "documents", "INDEX": Path(tmp) / "index", "RATE_LIMIT": "off"}
-        )
+    with sample_app(args.benchmark, args.passages, args.questions) as (app, questions):
         engine = get_engine(app)
-        engine.build()
         engine.embedder.cache_size = 0
         client = app.test_client()
         for q in questions[:10]:
@@ -75,7 +68,9 @@ def main() -> None:
     )
     for label, file, name in STEPS:
         total = sum(
-            value[3] for (path, _, function), value in stats.items() if function == name and path.endswith(file)
+            value[3]
+            for (path, _, function), value in stats.items()
+            if function == name and path.endswith(file)
         )
         print(f"  {label:62s} {total * 1000 / len(questions):7.2f}")
 
