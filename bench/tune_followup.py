@@ -141,8 +141,8 @@ def main() -> None:
             "| method | " + " | ".join(f"{k} R@1 / MRR@10" for k in KINDS) + " | all follow-ups R@1 |\n"
             "|---|" + "---|" * (len(KINDS) + 1)
         )
-        for name, ask in rows:
-            ranks = measure(ask)
+        for name, method in rows:
+            ranks = measure(method)
             cells = []
             for kind in KINDS:
                 r = ranks[kind]
