@@ -24,7 +24,6 @@ import json
 import random
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,12 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import train_confidence as tc  # noqa: E402
 
-from service import answer  # noqa: E402
 from service.embedding import DEFAULT_MODEL, resolve_model  # noqa: E402
-from service.engine import DEFAULTS, Engine, Settings  # noqa: E402
-from service.evaluation import write_corpus  # noqa: E402
-from service.query import analyse  # noqa: E402
-from service.retrieval import search  # noqa: E402
 
 SETS = ("removed", "v2")
 MARKER = re.compile(r"\s*\[\d+\]")
@@ -52,36 +46,21 @@ KEEP = (0.85, 0.92)
 
 def drafts(benchmarks: Path, work: Path) -> None:
     """Draft an answer to every question of the chosen sets and store it with its label."""
-    rows = []
-    for name, passages, questions in tc.question_sets(benchmarks):
-        if name not in SETS:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            base = Path(tmp)
-            (base / "passages.jsonl").write_text("".join(json.dumps(p) + "\n" for p in passages))
-            write_corpus(base / "documents", base / "passages.jsonl")
-            settings = {**DEFAULTS, "DOCUMENTS": base / "documents", "INDEX": base / "index"}
-            engine = Engine(Settings.from_config(settings))
-            engine.build()
-            index = engine.index()
-            for q in questions:
-                query = analyse(index, engine.embedder, q["question"])
-                found = answer.draft(query, search(index, query, DEFAULTS["TOP_K"]))
-                if not found.signals:
-                    continue
-                text = found.text.lower()
-                right = q["answerable"] and any(a.lower() in text for a in q["answers"])
-                rows.append(
-                    {
-                        "dataset": name,
-                        "qid": q["qid"],
-                        "title": q["title"],
-                        "answerable": int(q["answerable"]),
-                        "right": int(right),
-                        "question": q["question"],
-                        "answer": MARKER.sub("", found.text),
-                    }
-                )
+    rows = [
+        {
+            "dataset": name,
+            "qid": q["qid"],
+            "title": q["title"],
+            "answerable": int(q["answerable"]),
+            "right": int(right),
+            "question": q["question"],
+            "answer": MARKER.sub("", found.text),
+        }
+        for name, passages, questions in tc.question_sets(benchmarks)
+        if name in SETS
+        for q, found, right in tc.drafts(name, passages, questions)
+    ]
+    for name in SETS:
         print(f"{name}: {sum(r['dataset'] == name for r in rows)} drafts", flush=True)
     (work / "drafts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 

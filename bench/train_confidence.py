@@ -128,37 +128,44 @@ def question_sets(
     )
 
 
+def drafts(
+    name: str, passages: list[dict] | Path, questions: list[dict]
+) -> Iterator[tuple[dict, answer.Draft, bool]]:
+    """Index one set in a temporary folder and draft an answer to each question, as /api/ask does:
+    (question, its draft, whether the draft is right); questions with nothing to quote are skipped."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        if isinstance(passages, Path):
+            shutil.copytree(passages, base / "documents")
+        else:
+            (base / "passages.jsonl").write_text("".join(json.dumps(p) + "\n" for p in passages))
+            write_corpus(base / "documents", base / "passages.jsonl")
+        settings = {**DEFAULTS, "DOCUMENTS": base / "documents", "INDEX": base / "index"}
+        engine = Engine(Settings.from_config(settings))
+        engine.build()
+        index = engine.index()
+        for i, q in enumerate(questions):
+            query = analyse(index, engine.embedder, q["question"], q.get("history") or [])
+            found = answer.draft(query, search(index, query, DEFAULTS["TOP_K"]))
+            if (i + 1) % 500 == 0:
+                print(f"{name}: {i + 1}/{len(questions)}", file=sys.stderr, flush=True)
+            if not found.signals:
+                continue
+            text = found.text.lower()
+            yield q, found, q["answerable"] and any(a.lower() in text for a in q["answers"])
+
+
 def extract(benchmarks: Path, scale: float = 1.0, only: list[str] | None = None) -> None:
     """Ask every question of every set (or of `only` those) through the pipeline; write their signals."""
     SIGNALS_DIR.mkdir(parents=True, exist_ok=True)
     for name, passages, questions in question_sets(benchmarks, scale):
         if only and name not in only:
             continue
-        rows = []
-        with tempfile.TemporaryDirectory() as tmp:
-            base = Path(tmp)
-            if isinstance(passages, Path):
-                shutil.copytree(passages, base / "documents")
-            else:
-                (base / "passages.jsonl").write_text("".join(json.dumps(p) + "\n" for p in passages))
-                write_corpus(base / "documents", base / "passages.jsonl")
-            settings = {**DEFAULTS, "DOCUMENTS": base / "documents", "INDEX": base / "index"}
-            engine = Engine(Settings.from_config(settings))
-            engine.build()
-            index = engine.index()
-            for i, q in enumerate(questions):
-                query = analyse(index, engine.embedder, q["question"], q.get("history") or [])
-                found = answer.draft(query, search(index, query, DEFAULTS["TOP_K"]))
-                if not found.signals:
-                    continue
-                text = found.text.lower()
-                right = q["answerable"] and any(a.lower() in text for a in q["answers"])
-                rows.append(
-                    [name, q["qid"], q["title"], int(q["answerable"]), int(right)]
-                    + [f"{found.signals[s]:.6g}" for s in confidence.SIGNALS]
-                )
-                if (i + 1) % 500 == 0:
-                    print(f"{name}: {i + 1}/{len(questions)}", file=sys.stderr, flush=True)
+        rows = [
+            [name, q["qid"], q["title"], int(q["answerable"]), int(right)]
+            + [f"{found.signals[s]:.6g}" for s in confidence.SIGNALS]
+            for q, found, right in drafts(name, passages, questions)
+        ]
         write_signals(name, rows)
 
 
