@@ -23,32 +23,27 @@ install: $(STAMP)
 serve: install
 	$(BIN)/issqa serve
 
-# Headless Chromium for the browser tests (tests/test_chat.py), from the distribution's packages.
-# Without it those tests fail (never skip): Playwright's own browser download is not used.
-browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# Debian packages $(1) unless the shell test $(2) passes; without them $(3) fail (never skip).
+define apt_install
+	@if ! { $(2); }; then \
 		if command -v apt-get >/dev/null; then \
 			SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 			$$SUDO apt-get update && \
-			$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver \
-				|| echo "warning: could not install chromium; the browser tests will fail" >&2; \
+			$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(1) \
+				|| echo "warning: could not install $(1); $(3) will fail" >&2; \
 		else \
-			echo "warning: /usr/bin/chromium is missing and there is no apt-get; the browser tests will fail" >&2; \
+			echo "warning: $(1) missing and there is no apt-get; $(3) will fail" >&2; \
 		fi; \
 	fi
+endef
 
-# nginx and redis-server for deploy/ and its tests (tests/test_deploy.py), from the distribution's packages.
+# Headless Chromium for the browser tests (tests/test_chat.py): Playwright's own download is not used.
+browser:
+	$(call apt_install,chromium chromium-driver,[ -x /usr/bin/chromium ],the browser tests)
+
+# nginx and redis-server for deploy/ and its tests (tests/test_deploy.py).
 deploy-tools:
-	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v redis-server >/dev/null; then \
-		if command -v apt-get >/dev/null; then \
-			SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-			$$SUDO apt-get update && \
-			$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx redis-server \
-				|| echo "warning: could not install nginx and redis-server; the deploy tests will fail" >&2; \
-		else \
-			echo "warning: nginx or redis-server is missing and there is no apt-get; the deploy tests will fail" >&2; \
-		fi; \
-	fi
+	$(call apt_install,nginx redis-server,{ command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null && command -v redis-server >/dev/null,the deploy tests)
 
 test: install browser deploy-tools
 	$(BIN)/ruff check service tests bench deploy

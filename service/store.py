@@ -473,7 +473,7 @@ CACHED_DOCUMENTS = 256  # per loaded index: see Index.documents
 
 @dataclass(frozen=True)
 class _Rows:
-    """One passage as the store holds it: its text, its sentences' spans, their fp16 vectors."""
+    """One passage as the loaded index keeps it: its text, its sentences' spans and their vectors."""
 
     passage: Passage
     where: list[tuple[int, int, int]]  # (passage id, start, end) per sentence, in reading order
