@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from service import answer, confidence  # noqa: E402
 from service.engine import DEFAULTS, Engine, Settings  # noqa: E402
-from service.evaluation import read_questions, write_corpus  # noqa: E402
+from service.evaluation import ece, read_questions, write_corpus  # noqa: E402
 from service.query import analyse  # noqa: E402
 from service.retrieval import search  # noqa: E402
 
@@ -240,18 +240,6 @@ def out_of_fold(data: dict[str, np.ndarray], method: str) -> np.ndarray:
         xs, ys = isotonic(raw[train], y[train])
         probability[test] = np.interp(raw[test], xs, ys)
     return probability
-
-
-def ece(probability: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over equal-width bins."""
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            total += inside.mean() * abs(probability[inside].mean() - y[inside].mean())
-    return float(total)
 
 
 def figures(data: dict[str, np.ndarray], probability: np.ndarray, threshold: float) -> dict[str, dict]:

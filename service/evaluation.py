@@ -49,7 +49,8 @@ class Tally:
             / max(1, self.refusals["tn"] + self.refusals["fp"]),
         }
         if self.confidences:
-            out["ece"] = expected_calibration_error(self.confidences)
+            confidence, right = zip(*self.confidences, strict=True)
+            out["ece"] = ece(np.array(confidence), np.array(right))
         impossible = self.refusals["tp"] + self.refusals["fn"]
         if impossible:
             out["unanswerable"] = impossible
@@ -58,11 +59,11 @@ class Tally:
         return out
 
 
-def expected_calibration_error(pairs: list[tuple[float, bool]], bins: int = 10) -> float:
-    """How far confidence is from the share of right answers, averaged over ten equal-width bins."""
-    confidence = np.array([c for c, _ in pairs])
-    right = np.array([r for _, r in pairs], dtype=np.float64)
-    which = np.clip((confidence * bins).astype(int), 0, bins - 1)
+def ece(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: how far confidence is from the share of right answers, averaged
+    over `bins` equal-width bins weighted by how many answers fall in each."""
+    right = np.asarray(right, dtype=np.float64)
+    which = np.clip((np.asarray(confidence) * bins).astype(int), 0, bins - 1)
     return float(
         sum(
             (which == b).mean() * abs(confidence[which == b].mean() - right[which == b].mean())

@@ -43,7 +43,7 @@ def test_the_committed_model_reads_only_signals_the_code_computes_and_gives_prob
 
 
 def test_the_held_out_confidence_is_calibrated_and_refuses_what_the_documents_lack():
-    """Out-of-fold by article, as bench/train_confidence.py reports it (docs/benchmarks.md, section 11)."""
+    """Out-of-fold by article, as bench/train_confidence.py reports it (docs/benchmarks.md, section 12)."""
     script = _training_script()
     data = script.read_signals()
     probability = script.out_of_fold(data, "logistic")

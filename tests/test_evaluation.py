@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from service.cli import main
-from service.evaluation import write_corpus
+from service.evaluation import ece, write_corpus
 
 from .conftest import ROOT
 
@@ -102,4 +104,11 @@ def test_eval_scores_answers_per_kind_and_the_calibration(tmp_path):
     assert kinds["unanswerable"]["unanswerable"] == 1
     # An answer-level hit: the gold answer is in the answer text, not only in a cited passage.
     assert kinds["follow-up"]["answer_hit_rate"] == 1.0
-    assert 0.0 <= figures["ece"] <= 1.0
+
+
+def test_expected_calibration_error_on_worked_examples():
+    # One bin holding 0.9 twice, right once: off by 0.4. Two bins, each exactly right on average: 0.
+    assert ece(np.array([0.9, 0.9]), np.array([True, False])) == pytest.approx(0.4)
+    assert ece(np.array([0.25, 0.25, 0.25, 0.25, 1.0]), np.array([1, 0, 0, 0, 1])) == pytest.approx(0.0)
+    # 0.3 sits in the bin [0.3, 0.4) with 0.35, not in the one below it.
+    assert ece(np.array([0.3, 0.35]), np.array([0, 1])) == pytest.approx(0.175)
