@@ -9,8 +9,7 @@ their `[n]` markers, and with their articles' dates when sources of different da
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from . import confidence
 from .documents import page_of
@@ -103,9 +102,6 @@ class Answer:
     confidence: float  # the estimated probability that `answer` is right (service/confidence.py)
     took_ms: float
     citations: list[Citation]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def citations_for(hits: list[Hit]) -> list[Citation]:

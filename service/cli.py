@@ -17,6 +17,7 @@ from flask import Flask
 
 from . import create_app, get_engine, uploads
 from .api import status as index_status
+from .distributed import DEFAULT_BATCH_SIZE
 from .errors import BadRequest, IssqaError
 from .indexing import BuildReport
 from .models import Limits, answer_model, ask_request, parse
@@ -122,10 +123,12 @@ def serve(
     "--ray-batch-size",
     type=click.IntRange(min=1),
     envvar="ISSQA_RAY_BATCH_SIZE",
-    help="Documents per batch handed to an actor [4].",
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Documents per batch handed to an actor.",
 )
 def index_cmd(
-    full: bool, ray_address: str | None, ray_actors: int | None, ray_batch_size: int | None, **flags: Any
+    full: bool, ray_address: str | None, ray_actors: int | None, ray_batch_size: int, **flags: Any
 ) -> None:
     """Bring the index in step with the documents folder, embedding only new and changed documents."""
     if ray_address:
@@ -142,7 +145,7 @@ def index_cmd(
     if not ray_address:
         _print_report(engine.build(full=full, show_progress=True))
         return
-    from .distributed import DEFAULT_BATCH_SIZE, build_on_ray
+    from .distributed import build_on_ray
 
     settings = engine.settings
     report, cluster = build_on_ray(
@@ -153,7 +156,7 @@ def index_cmd(
         settings.chunking,
         full=full,
         actors=ray_actors,
-        batch_size=ray_batch_size or DEFAULT_BATCH_SIZE,
+        batch_size=ray_batch_size,
         show_progress=True,
     )
     _print_report(report)

@@ -25,9 +25,6 @@ class IssqaError(Exception):
         if status is not None:
             self.status = status
 
-    def to_dict(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
-
 
 def _kind(
     name: str,

@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 
 from .engine import Engine
 from .errors import IssqaError
+from .models import Health, Ready
 from .store import MANIFEST, Manifest, read_manifest
 
 bp = Blueprint("ops", __name__)
@@ -150,7 +151,7 @@ def record_answer(answered: bool) -> None:
 @bp.get("/healthz")
 def healthz() -> Any:
     """Liveness: the process is up and serving HTTP; it checks nothing else, so it never flaps."""
-    return jsonify({"status": "ok"})
+    return jsonify(Health(status="ok").model_dump())
 
 
 @bp.get("/readyz")
@@ -177,7 +178,9 @@ def readyz() -> Any:
                 state.update(
                     at=time.monotonic(), documents=len(manifest.documents), passages=manifest.passages
                 )
-    return jsonify({"status": "ready", "documents": state["documents"], "passages": state["passages"]})
+    return jsonify(
+        Ready(status="ready", documents=state["documents"], passages=state["passages"]).model_dump()
+    )
 
 
 @bp.get("/metrics")

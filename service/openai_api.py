@@ -89,7 +89,14 @@ def chat_completions() -> Any:
         if m.role in HISTORY_ROLES and (said := _without_sources(m.text()).strip())
     ]
     # The question goes through the same model as /api/ask's, with the most recent history that fits.
-    ask = parse(ask_request(limits()), {"question": chat.messages[-1].text(), "history": _recent(history)})
+    bounds = limits()
+    ask = parse(
+        ask_request(bounds),
+        {
+            "question": chat.messages[-1].text(),
+            "history": _recent(history, bounds.history_turns, bounds.history_chars),
+        },
+    )
     answer = engine().ask(ask.question, chat.top_k, [turn.model_dump() for turn in ask.history])
     record_answer(answer.answered)
     prompt = ask.question + " ".join(turn.content for turn in ask.history)
@@ -105,9 +112,8 @@ def _without_sources(text: str) -> str:
     return text.split(SOURCES_HEADING, 1)[0]
 
 
-def _recent(history: list[dict[str, str]]) -> list[dict[str, str]]:
+def _recent(history: list[dict[str, str]], max_turns: int, max_chars: int) -> list[dict[str, str]]:
     """The most recent turns within the history limits: front ends resend whole conversations, which grow."""
-    max_turns, max_chars = limits().history_turns, limits().history_chars
     kept: list[dict[str, str]] = []
     chars = 0
     for turn in reversed(history[-max_turns:] if max_turns > 0 else []):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from service import confidence
+from service.engine import DEFAULTS
 
 from .conftest import ROOT
 
@@ -50,6 +51,7 @@ def test_the_held_out_confidence_is_calibrated_and_refuses_what_the_documents_la
     assert script.ece(probability, data["right"]) <= 0.05
     committed = json.loads(script.FIGURES_FILE.read_text())
     threshold = committed["logistic"]["threshold"]
+    assert threshold == DEFAULTS["MIN_CONFIDENCE"], "the shipped default is the threshold the fit chose"
     figures = script.figures(data, probability, threshold)
     removed = figures["removed"]
     assert removed["refused_unanswerable"] >= 0.6

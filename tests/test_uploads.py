@@ -11,6 +11,7 @@ import pytest
 from service import uploads
 from service.documents import Skipped, load_documents, parse
 from service.errors import BadRequest, Conflict, IssqaError, NotFound, PayloadTooLarge, UnsupportedMediaType
+from service.models import error_body
 from service.uploads import add, check_content, remove, safe_name, save, with_metadata
 
 from .files import ARTICLE_HTML, make_pdf, page_text
@@ -291,4 +292,4 @@ def test_new_errors_keep_the_family_shape():
     ):
         exc = error("why")
         assert isinstance(exc, IssqaError) and (exc.status, exc.code) == (status, code)
-        assert exc.to_dict() == {"error": {"code": code, "message": "why"}}
+        assert error_body(exc.code, exc.message) == {"error": {"code": code, "message": "why"}}
