@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.chunking import sentences
-from service.embedding import DEFAULT_MODEL, load_embedder, resolve_model
+from service.embedding import DEFAULT_MODEL, load_embedder, load_sentence_transformer
 from service.evaluation import read_questions
 
 EPOCH_PAIRS = 10_000
@@ -71,13 +71,16 @@ def main() -> None:
         onnx._forward([f"{question} [SEP] {sentence}"])
         together.append(time.perf_counter() - started)
     print(f"{len(found)} (question, answer sentence) pairs from {args.folder.name}")
-    print(f"serving, ONNX: question alone p50 {p50(alone):.1f} ms; question and sentence p50 {p50(together):.1f} ms")
-    print(f"   a cross-encoder pass adds {p50(together):.1f} ms per answer ({p50(together) / p50(alone):.2f}x the question's encode)")
+    print(
+        f"serving, ONNX: question alone p50 {p50(alone):.1f} ms; question and sentence p50 {p50(together):.1f} ms"
+    )
+    print(
+        f"   a cross-encoder pass adds {p50(together):.1f} ms per answer ({p50(together) / p50(alone):.2f}x the question's encode)"
+    )
 
     import torch  # the training half only: serving never imports it
-    from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(resolve_model(DEFAULT_MODEL), device="cpu")
+    model = load_sentence_transformer(DEFAULT_MODEL)
     transformer, tokenizer = model[0].auto_model, model.tokenizer
     head = torch.nn.Linear(transformer.config.hidden_size, 1)
     optimiser = torch.optim.AdamW([*transformer.parameters(), *head.parameters()], lr=3e-5)
@@ -86,7 +89,11 @@ def main() -> None:
     for step in range(args.steps + 1):
         batch = found[(step * BATCH) % len(found) :][:BATCH]
         inputs = tokenizer(
-            [q for q, _ in batch], [s for _, s in batch], padding=True, truncation=True, max_length=128,
+            [q for q, _ in batch],
+            [s for _, s in batch],
+            padding=True,
+            truncation=True,
+            max_length=128,
             return_tensors="pt",
         )
         labels = torch.tensor([float(i % 2) for i in range(len(batch))])

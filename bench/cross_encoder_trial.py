@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import train_confidence as tc  # noqa: E402
 
-from service.embedding import DEFAULT_MODEL, resolve_model  # noqa: E402
+from service.embedding import DEFAULT_MODEL, load_sentence_transformer  # noqa: E402
 
 SETS = ("removed", "v2")
 MARKER = re.compile(r"\s*\[\d+\]")
@@ -67,9 +67,8 @@ def drafts(benchmarks: Path, work: Path) -> None:
 
 def _model():
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(resolve_model(DEFAULT_MODEL), device="cpu")
+    model = load_sentence_transformer(DEFAULT_MODEL)
     head = torch.nn.Linear(model[0].auto_model.config.hidden_size, 1)
     return model[0].auto_model, model.tokenizer, head
 
@@ -139,24 +138,14 @@ def train(work: Path, epochs: int) -> None:
     (work / "cross_encoder.json").write_text(json.dumps(scores))
 
 
-def auc(score: np.ndarray, y: np.ndarray) -> float:
-    """ROC AUC by ranks (ties averaged)."""
-    order = np.argsort(score, kind="stable")
-    ranks = np.empty(len(score))
-    ranks[order] = np.arange(1, len(score) + 1)
-    for value in np.unique(score):
-        tied = score == value
-        ranks[tied] = ranks[tied].mean()
-    positives = y.sum()
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives)))
-
-
 def evaluate(work: Path) -> None:
     """Compare logistic, cross-encoder and their mean on the held-out fold."""
+    from sklearn.metrics import roc_auc_score
+
     data = tc.read_signals()
     logistic = dict(
         zip(
-            (f"{d}/{q}" for d, q in zip(data["dataset"], _qids(), strict=True)),
+            (f"{d}/{q}" for d, q in zip(data["dataset"], data["qid"], strict=True)),
             tc.out_of_fold(data, "logistic"),
             strict=True,
         )
@@ -186,18 +175,7 @@ def evaluate(work: Path) -> None:
                     float((score[~answerable] < threshold).mean()) if (~answerable).any() else float("nan")
                 )
                 cells.append(f"refused at {keep:.2f} answered {refused:.3f}")
-            print(f"  {label:20s} AUC(right) {auc(score, right):.3f}   " + "   ".join(cells))
-
-
-def _qids() -> list[str]:
-    import csv
-    import gzip
-
-    qids = []
-    for path in sorted(tc.SIGNALS_DIR.glob("signals-*.csv.gz")):
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
-            qids += [r["qid"] for r in csv.DictReader(f)]
-    return qids
+            print(f"  {label:20s} AUC(right) {roc_auc_score(right, score):.3f}   " + "   ".join(cells))
 
 
 def main() -> None:

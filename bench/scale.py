@@ -240,10 +240,7 @@ def main() -> None:
         )
     db.close()
     print(f"baseline FTS5 table (porter unicode61, title and body): {time.perf_counter() - started:.0f} s")
-    del docs, passages, held, combos, titles
-    index_files = None
-
-    del vectors, index_files
+    del docs, passages, held, combos, titles, vectors
     np.savez(
         args.folder.with_name(args.folder.name + "-queries.npz"),
         queries=queries,

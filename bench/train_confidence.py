@@ -188,6 +188,7 @@ def read_signals(folder: Path = SIGNALS_DIR) -> dict[str, np.ndarray]:
             rows += list(csv.DictReader(f))
     return {
         "dataset": np.array([r["dataset"] for r in rows]),
+        "qid": np.array([r["qid"] for r in rows]),
         "title": np.array([r["title"] for r in rows]),
         "answerable": np.array([int(r["answerable"]) for r in rows]),
         "right": np.array([int(r["right"]) for r in rows]),

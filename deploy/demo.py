@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.testing import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = Path(__file__).with_name("nginx.conf")
 START_SECONDS = 180
@@ -81,12 +83,6 @@ class Process:
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(
