@@ -25,15 +25,7 @@ from typing import Any
 import numpy as np
 
 from .chunking import ChunkSettings
-from .documents import (
-    Document,
-    Skipped,
-    UnreadableDocument,
-    candidate_files,
-    document_ids,
-    file_hash,
-    parse,
-)
+from .documents import Document, Pending, Skipped, Unchanged, read_document, survey
 from .embedding import Embedder
 from .errors import IssqaError
 from .indexing import BuildReport, Embedded, Progress, build_index, embed_documents
@@ -74,35 +66,20 @@ class Cluster:
         )
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A file the cluster has to read, chunk and embed: the previous build has no copy of this content."""
-
-    path: str
-    id: str
-    sha256: str
-
-
 def scan(
     folder: Path, known: Mapping[str, tuple[str, str]]
 ) -> tuple[dict[str, str], list[Skipped], list[Pending]]:
     """Hash every candidate file: unchanged ones are reused, the rest go to the cluster unparsed."""
-    files = candidate_files(folder)
-    rel_paths = [f.relative_to(folder).as_posix() for f in files]
-    ids = document_ids(rel_paths)
     unchanged: dict[str, str] = {}
     skipped: list[Skipped] = []
     pending: list[Pending] = []
-    for file, rel in zip(files, rel_paths, strict=True):
-        try:
-            sha = file_hash(file.read_bytes())
-        except OSError as exc:
-            skipped.append(Skipped(rel, f"cannot read file ({exc.strerror})", ""))
-            continue
-        if known.get(rel) == (ids[rel], sha):
-            unchanged[rel] = sha
+    for item in survey(folder, known):
+        if isinstance(item, Unchanged):
+            unchanged[item.path] = item.sha256
+        elif isinstance(item, Skipped):
+            skipped.append(item)
         else:
-            pending.append(Pending(rel, ids[rel], sha))
+            pending.append(item)
     return unchanged, skipped, pending
 
 
@@ -132,15 +109,14 @@ class EmbedDocuments:
         for order, path, doc_id in zip(batch["order"], batch["path"], batch["id"], strict=True):
             row: dict[str, Any] = {"order": int(order), "path": str(path), "error": "", "sha256": ""}
             try:
-                raw = (self.folder / str(path)).read_bytes()
-                row["sha256"] = file_hash(raw)
-                doc = parse(raw, str(path), str(doc_id))
-                docs.append(doc)
-                row["document"] = doc
+                read = read_document((self.folder / str(path)).read_bytes(), str(path), str(doc_id))
             except OSError as exc:
-                row["error"] = f"cannot read file ({exc.strerror})"
-            except UnreadableDocument as exc:
-                row["error"] = str(exc)
+                read = Skipped(str(path), f"cannot read file ({exc.strerror})", "")
+            if isinstance(read, Skipped):
+                row.update(error=read.reason, sha256=read.sha256)
+            else:
+                docs.append(read)
+                row["document"] = read
             rows.append(row)
         embedded = embed_documents(docs, self.embedder, self.settings, first_id=0)
         by_document: dict[str, list[int]] = {}
@@ -262,9 +238,7 @@ class RayEmbed:
             gpus = float(resources.get("GPU", 0))
             actors = self.actors or max(1, int(gpus or resources.get("CPU", 1)))
             self.cluster.gpus_per_actor = 1.0 if gpus >= actors else (gpus / actors if gpus else 0.0)
-            items = [
-                {"order": i, "path": p.path, "id": p.id, "sha256": p.sha256} for i, p in enumerate(pending)
-            ]
+            items = [{"order": i, "path": p.path, "id": p.id} for i, p in enumerate(pending)]
             size = max(1, min(self.batch_size, math.ceil(len(items) / (actors * BATCHES_PER_ACTOR))))
             dataset = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / size))
             embedded = dataset.map_batches(

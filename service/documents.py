@@ -463,15 +463,52 @@ def _first_line_title(body: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A file whose content no previous build indexed: still to be read as a `Document` (`read_document`)."""
+
+    path: str
+    id: str
+
+
+def survey(
+    folder: Path, known: Mapping[str, tuple[str, str]] | None = None
+) -> Iterator[Pending | Skipped | Unchanged]:
+    """Hash every candidate file under `folder`, without parsing any.
+
+    `known` maps paths to the (id, sha256) a previous build indexed them under: such a file, still
+    the same, is `Unchanged`; an unreadable one is `Skipped`; the rest are `Pending`. A distributed
+    build reads the pending files where it embeds them; `load_documents` reads them here.
+    """
+    for item in _hashed(folder, known):
+        yield Pending(item[1], item[2]) if isinstance(item, tuple) else item
+
+
 def load_documents(
     folder: Path, known: Mapping[str, tuple[str, str]] | None = None
 ) -> Iterator[Document | Skipped | Unchanged]:
     """Read every candidate file under `folder`, yielding a `Document` or a `Skipped` for each.
 
-    `known` maps paths to the (id, sha256) a previous build indexed them under: such a file, still
-    the same, is yielded as `Unchanged` without being parsed. Reading never writes: the documents
-    folder is the user's, and iss-qa only looks at it.
+    Files `known` to a previous build with the same content are yielded as `Unchanged` without being
+    parsed (see `survey`). Reading never writes: the documents folder is the user's, and iss-qa only
+    looks at it.
     """
+    for item in _hashed(folder, known):
+        yield read_document(*item) if isinstance(item, tuple) else item
+
+
+def read_document(raw: bytes, path: str, doc_id: str) -> Document | Skipped:
+    """One file's bytes as a `Document`, or a `Skipped` saying why not: a bad file never stops the others."""
+    try:
+        return parse(raw, path, doc_id)
+    except UnreadableDocument as exc:
+        return Skipped(path, str(exc), file_hash(raw))
+
+
+def _hashed(
+    folder: Path, known: Mapping[str, tuple[str, str]] | None
+) -> Iterator[tuple[bytes, str, str] | Skipped | Unchanged]:
+    """Each candidate file as (bytes, path, id), unless unreadable (`Skipped`) or known (`Unchanged`)."""
     files = candidate_files(folder)
     rel_paths = [f.relative_to(folder).as_posix() for f in files]
     ids = document_ids(rel_paths)
@@ -484,11 +521,8 @@ def load_documents(
         sha = file_hash(raw)
         if known and known.get(rel) == (ids[rel], sha):
             yield Unchanged(rel, sha)
-            continue
-        try:
-            yield parse(raw, rel, ids[rel])
-        except UnreadableDocument as exc:
-            yield Skipped(rel, str(exc), sha)
+        else:
+            yield raw, rel, ids[rel]
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
