@@ -33,6 +33,8 @@ from .store import Batch, BuildLock, Passage, Sentence
 
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'iss-qa[ray]'"
 DEFAULT_BATCH_SIZE = 16  # documents per batch handed to an actor, at most
+# The actors run the model with torch, which can use a GPU wherever the cluster has one.
+BACKEND = "torch"
 BATCHES_PER_ACTOR = 4  # smaller batches when there are few documents, so that every actor gets work
 
 
@@ -98,7 +100,7 @@ class EmbedDocuments:
 
         self.folder = Path(folder)
         self.settings = ChunkSettings(**chunking)
-        self.embedder = load_embedder(model, "torch")
+        self.embedder = load_embedder(model, BACKEND)
         context = ray.get_runtime_context()
         self.node = context.get_node_id()
         self.actor = context.get_actor_id() or ""
@@ -188,7 +190,9 @@ class RayEmbed:
     def __call__(self, folder: Path, known: Mapping[str, tuple[str, str]], first_id: int) -> Embedded:
         unchanged, skipped, pending = scan(folder, known)
         if not pending:
-            return Embedded(unchanged, skipped, Batch(vectors=np.zeros((0, self.dimensions), np.float32)))
+            return Embedded(
+                unchanged, skipped, Batch(vectors=np.zeros((0, self.dimensions), np.float32)), BACKEND
+            )
         rows = self._run(folder, pending)
         docs: list[Document] = []
         passages: list[Passage] = []
@@ -214,7 +218,7 @@ class RayEmbed:
             docs.append(doc)
         skipped.sort(key=lambda s: s.path)
         matrix = np.vstack(vectors) if vectors else np.zeros((0, self.dimensions), np.float32)
-        return Embedded(unchanged, skipped, Batch(docs, passages, matrix, sentences))
+        return Embedded(unchanged, skipped, Batch(docs, passages, matrix, sentences), BACKEND)
 
     def _run(self, folder: Path, pending: list[Pending]) -> list[dict[str, Any]]:
         """The Ray Data pipeline: pending files in, one row per document out, collected as they finish."""

@@ -88,6 +88,7 @@ class Embedded:
     unchanged: dict[str, str]  # path -> sha256 of files the previous build indexed as they are now
     skipped: list[Skipped]
     added: Batch  # new and changed documents, chunked and embedded, passages numbered from `first_id`
+    backend: str  # what computed the vectors (the manifest records it, for information only)
 
 
 # Reads, chunks and embeds what a build must (re)embed, given the documents folder, the previous
@@ -224,7 +225,7 @@ def _build(
         build_seconds=0.0,
         versions=_versions(),
         embedding=compatibility(embedder.name),
-        backend=getattr(embedder, "backend", "unknown"),
+        backend=found.backend,
     )
     manifest.build_seconds = round(time.perf_counter() - started, 3)
     manifest = write_index(index_dir, manifest, added, base=base, drop=drop)
@@ -262,7 +263,7 @@ def read_and_embed(
         else:
             skipped.append(item)
     added = embed_documents(docs, embedder, settings, first_id, show_progress, progress)
-    return Embedded(unchanged, skipped, added)
+    return Embedded(unchanged, skipped, added, getattr(embedder, "backend", "unknown"))
 
 
 def embed_documents(

@@ -232,6 +232,7 @@ def test_the_cluster_build_equals_a_local_build(builds: Builds) -> None:
     assert local_manifest is not None and ray_manifest is not None
     assert ray_manifest.documents == local_manifest.documents
     assert (ray_manifest.model, ray_manifest.chunking) == (local_manifest.model, local_manifest.chunking)
+    assert ray_manifest.backend == "torch"  # what the actors ran, whatever the driver's backend
 
 
 def test_both_nodes_embedded(builds: Builds) -> None:
