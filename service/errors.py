@@ -1,13 +1,13 @@
 """One family of errors, each carrying the HTTP status, a stable code and a message for people.
 
 The HTTP layer turns any of them into `{"error": {"code": ..., "message": ...}}`; the CLI prints the
-message on one line and exits non-zero. The kinds differ only in their status and default code, so
-they are rows of data (`_kind`), still classes so that `except NotFound:` works.
+message on one line and exits non-zero. The kinds differ only in their status and default code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 
 class IssqaError(Exception):
@@ -15,7 +15,7 @@ class IssqaError(Exception):
 
     status = 500
     code = "internal_error"
-    headers: Mapping[str, str] = {}
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
@@ -26,49 +26,76 @@ class IssqaError(Exception):
             self.status = status
 
 
-def _kind(
-    name: str,
-    status: int,
-    code: str,
-    doc: str,
-    base: type[IssqaError] = IssqaError,
-    headers: Mapping[str, str] | None = None,
-) -> type[IssqaError]:
-    """A subclass of `base` with this status and default code (and these response headers)."""
-    attributes = {"status": status, "code": code, "__doc__": doc, "__module__": __name__}
-    return type(name, (base,), {**attributes, **({"headers": headers} if headers else {})})
+class BadRequest(IssqaError):
+    """The request is malformed or a field is invalid."""
+
+    status = 400
+    code = "bad_request"
 
 
-# name, status, default code, what it means
-BadRequest = _kind("BadRequest", 400, "bad_request", "The request is malformed or a field is invalid.")
-Unauthorized = _kind(
-    "Unauthorized",
-    401,
-    "unauthorized",
-    "A writing endpoint was called without the right bearer token.",
-    headers={"WWW-Authenticate": 'Bearer realm="iss-qa"'},
-)
-Forbidden = _kind(
-    "Forbidden", 403, "forbidden", "The request is understood but not allowed in this configuration."
-)
-NotFound = _kind("NotFound", 404, "not_found", "No such route, document or model.")
-Conflict = _kind("Conflict", 409, "conflict", "It would replace something, and replacing was not asked for.")
-RebuildInProgress = _kind(
-    "RebuildInProgress", 409, "rebuild_in_progress", "Another rebuild of the index is running.", Conflict
-)
-PayloadTooLarge = _kind(
-    "PayloadTooLarge", 413, "payload_too_large", "The request or a file in it is too large."
-)
-UnsupportedMediaType = _kind(
-    "UnsupportedMediaType",
-    415,
-    "unsupported_media_type",
-    "A file of a kind iss-qa does not read, or not what its name says.",
-)
-ConfigError = _kind("ConfigError", 500, "config_error", "A configuration value is invalid.")
-IndexNotReady = _kind(
-    "IndexNotReady", 503, "index_not_ready", "No usable index: missing, stale or unreadable."
-)
+class Unauthorized(IssqaError):
+    """A writing endpoint was called without the right bearer token."""
+
+    status = 401
+    code = "unauthorized"
+    headers: Mapping[str, str] = MappingProxyType({"WWW-Authenticate": 'Bearer realm="iss-qa"'})
+
+
+class Forbidden(IssqaError):
+    """The request is understood but not allowed in this configuration."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(IssqaError):
+    """No such route, document or model."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(IssqaError):
+    """It would replace something, and replacing was not asked for."""
+
+    status = 409
+    code = "conflict"
+
+
+class RebuildInProgress(Conflict):
+    """Another rebuild of the index is running."""
+
+    status = 409
+    code = "rebuild_in_progress"
+
+
+class PayloadTooLarge(IssqaError):
+    """The request or a file in it is too large."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(IssqaError):
+    """A file of a kind iss-qa does not read, or not what its name says."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ConfigError(IssqaError):
+    """A configuration value is invalid."""
+
+    status = 500
+    code = "config_error"
+
+
+class IndexNotReady(IssqaError):
+    """No usable index: missing, stale or unreadable."""
+
+    status = 503
+    code = "index_not_ready"
+
 
 # The code of every HTTP error by status, for those raised by Flask and Werkzeug (404, 405, 413, 429...).
 HTTP_CODES = {
