@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +12,7 @@ from click.testing import CliRunner
 
 from service import create_app
 from service.cli import main
+from service.testing import serve
 
 
 @pytest.fixture
@@ -124,53 +121,27 @@ def test_errors_are_one_line_and_exit_non_zero(env, tmp_path):
     assert result.exit_code == 2 and "99" in result.output
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def serve_once(env: dict[str, str], log: Path) -> tuple[dict, str]:
+    """Start `issqa serve` as a real process, ask one question over HTTP, stop it; its output too."""
+    with serve(env=env, log=log) as server:
+        request = urllib.request.Request(
+            f"{server.url}/api/ask",
+            data=json.dumps({"question": "Who replaced Rogozin?"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.load(response)
+    return body, log.read_text(errors="replace")
 
 
-def serve_once(env: dict[str, str]) -> tuple[dict, str]:
-    """Start `issqa serve` as a real process, ask one question over HTTP, stop it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/api/ask",
-                    data=json.dumps({"question": "Who replaced Rogozin?"}).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    body = json.load(response)
-                break
-            except OSError:
-                assert process.poll() is None, process.stdout.read()
-                time.sleep(0.5)
-        else:
-            pytest.fail("the server did not answer in time")
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
-    return body, output
-
-
-def test_serve_builds_when_needed_and_restarts_without_re_embedding(env):
-    body, output = serve_once(env)
+def test_serve_builds_when_needed_and_restarts_without_re_embedding(env, tmp_path):
+    body, output = serve_once(env, tmp_path / "first.log")
     assert "Building the index: no index has been built" in output
     assert body["answered"] and "Yuri Borisov" in body["citations"][0]["passage"]
     built_at = json.loads(Path(env["ISSQA_INDEX"], "manifest.json").read_text())["built_at"]
     manifest_mtime = Path(env["ISSQA_INDEX"], "manifest.json").stat().st_mtime_ns
 
-    body, output = serve_once(env)
+    body, output = serve_once(env, tmp_path / "second.log")
     assert "Building the index" not in output
     assert body["answered"]
     assert Path(env["ISSQA_INDEX"], "manifest.json").stat().st_mtime_ns == manifest_mtime
