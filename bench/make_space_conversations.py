@@ -19,6 +19,7 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +72,24 @@ def build_passages() -> list[str]:
     return lines
 
 
-def check_questions(passages: list[dict], questions_path: Path) -> list[str]:
-    """Validate questions.jsonl against the corpus; return a list of error messages (empty if valid)."""
+def check_questions(
+    passages: list[dict],
+    questions_path: Path,
+    *,
+    min_counts: Mapping[str, int] = MIN_COUNTS,
+    min_followup_per_article: int = MIN_FOLLOWUP_PER_WIKI_ARTICLE,
+    article_source: str | None = "Wikipedia",
+    min_followup_news: int = MIN_FOLLOWUP_NEWS,
+    min_three_turn: int = MIN_FOLLOWUP_THREE_TURN,
+    min_personal: int = MIN_FOLLOWUP_PERSONAL,
+) -> list[str]:
+    """Validate questions.jsonl against the corpus; return a list of error messages (empty if valid).
+
+    The defaults are this set's minimums. Another set passes its own: `article_source` names the
+    `source` of the passages whose articles each need `min_followup_per_article` follow-ups (the
+    others count as news articles, `min_followup_news` follow-ups in all); None makes every passage
+    an article and there are no news articles.
+    """
     errors: list[str] = []
     by_pid = {p["pid"]: p for p in passages}
     texts = [p["text"] for p in passages]
@@ -81,8 +98,9 @@ def check_questions(passages: list[dict], questions_path: Path) -> list[str]:
     followup_by_title: Counter[str] = Counter()
     three_turn_followups = 0
     personal_followups = 0
-    news_titles = {p["title"] for p in passages if p.get("source") != "Wikipedia"}
-    wiki_titles = {p["title"] for p in passages if p.get("source") == "Wikipedia"}
+    is_article = [article_source is None or p.get("source") == article_source for p in passages]
+    news_titles = {p["title"] for p, article in zip(passages, is_article, strict=True) if not article}
+    wiki_titles = {p["title"] for p, article in zip(passages, is_article, strict=True) if article}
 
     for n, raw in enumerate(questions_path.read_text(encoding="utf-8").splitlines(), 1):
         if not raw.strip():
@@ -143,21 +161,19 @@ def check_questions(passages: list[dict], questions_path: Path) -> list[str]:
         else:
             errors.append(f"{where}: unknown kind {kind!r}")
 
-    for kind, minimum in MIN_COUNTS.items():
+    for kind, minimum in min_counts.items():
         if kinds[kind] < minimum:
             errors.append(f"kind {kind}: {kinds[kind]} < {minimum}")
     for title in sorted(wiki_titles):
-        if followup_by_title[title] < MIN_FOLLOWUP_PER_WIKI_ARTICLE:
-            errors.append(
-                f"followups on {title}: {followup_by_title[title]} < {MIN_FOLLOWUP_PER_WIKI_ARTICLE}"
-            )
+        if followup_by_title[title] < min_followup_per_article:
+            errors.append(f"followups on {title}: {followup_by_title[title]} < {min_followup_per_article}")
     news_followups = sum(followup_by_title[t] for t in news_titles)
-    if news_followups < MIN_FOLLOWUP_NEWS:
-        errors.append(f"followups on the news articles: {news_followups} < {MIN_FOLLOWUP_NEWS}")
-    if three_turn_followups < MIN_FOLLOWUP_THREE_TURN:
-        errors.append(f"three-turn followups: {three_turn_followups} < {MIN_FOLLOWUP_THREE_TURN}")
-    if personal_followups < MIN_FOLLOWUP_PERSONAL:
-        errors.append(f"followups with he/she/him/his/her: {personal_followups} < {MIN_FOLLOWUP_PERSONAL}")
+    if news_followups < min_followup_news:
+        errors.append(f"followups on the news articles: {news_followups} < {min_followup_news}")
+    if three_turn_followups < min_three_turn:
+        errors.append(f"three-turn followups: {three_turn_followups} < {min_three_turn}")
+    if personal_followups < min_personal:
+        errors.append(f"followups with he/she/him/his/her: {personal_followups} < {min_personal}")
     return errors
 
 
