@@ -33,7 +33,6 @@ from service.engine import DEFAULTS, Engine, Settings
 from service.evaluation import read_questions, write_corpus
 from service.text import STOPWORDS, content_words
 
-KINDS = ("followup-same", "followup-other", "followup-person", "topic-change")
 SHARES = (0.3, 0.5, 0.7)
 PENALTIES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 WEIGHTS = (0.25, 0.5, 1.0)
@@ -91,6 +90,9 @@ def main() -> None:
     args = parser.parse_args()
 
     questions = [q for q in read_questions(args.folder / "questions.jsonl") if q.get("history")]
+    global KINDS
+    # The follow-up kinds in the order seen, then topic changes (they are not follow-ups).
+    KINDS = tuple(sorted(dict.fromkeys(q["kind"] for q in questions), key=lambda k: k == "topic-change"))
     with tempfile.TemporaryDirectory() as tmp:
         base = args.cache or Path(tmp)
         docs, index_dir = base / "documents", base / "index"

@@ -165,6 +165,14 @@ def _last_exchange(history: History) -> tuple[str, str]:
     return question, answer
 
 
+def _before_last_exchange(history: History) -> History:
+    """The conversation before its last question (empty when that question opened it)."""
+    for i in range(len(history) - 1, -1, -1):
+        if history[i]["role"] == "user":
+            return history[:i]
+    return ()
+
+
 def earlier_terms(question: str, history: History) -> tuple[list[str], list[str]]:
     """What a follow-up may be leaning on: the last question's words, and the last answer's new names.
 
@@ -230,6 +238,13 @@ def conversation_context(index: Index, question: str, history: History, share: f
     if not history or not (_FOLLOW_UP.search(question) or len(content_words(question)) < 2):
         return ""
     asked, named = earlier_terms(question, history)
+    # The last question may itself have leaned on the turn before ("When was it launched?"): what it
+    # was about comes first, so a third turn still knows its subject.
+    before = _before_last_exchange(history)
+    if before:
+        carried = conversation_context(index, _last_exchange(history)[0], before, share).split()
+        own = content_words(question) | {plain(t) for t in asked}
+        asked = [t for t in dict.fromkeys(carried) if plain(t) not in own] + asked
     topic = topic_terms(index, asked + named, share=share)
     if _PERSON.search(question):
         topic += [n for n in named if n not in topic]
