@@ -23,7 +23,13 @@ from .text import STOPWORDS, content_words, keyword_terms, plain, stem_words, st
 # relative words, "the river that ...", and so do questions on a new topic.)
 _FOLLOW_UP = re.compile(
     r"\b(he|him|his|she|her|hers|they|them|their|theirs|it|its|there)\b|"
-    r"^\s*(and|but|so|what about|how about)\b",
+    r"^\s*(and|but|so|what about|how about)\b|"
+    # "this" and "that" point back after a verb, a preposition or a wh-word ("Where does that school
+    # ...", "in that year"), not after a noun ("the river that flows ..."); "then" at the end means
+    # "at that time"; "the main one" stands for something named before.
+    r"\b(does|did|do|is|was|are|were|has|had|have|in|on|at|of|for|from|to|by|with|about|after|before|"
+    r"during|since|into|than|when|where|what|who|how|why|which)\s+(this|that|these|those)\b|"
+    r"\bthen\s*\?*\s*$|\b(the|this|that)(\s+\w+)?\s+ones?\b",
     re.I,
 )
 # Questions about the present: among passages about as relevant, the newer article should win.
@@ -53,6 +59,7 @@ _PLACE_ASKED = re.compile(
 TOPIC_DEPTH = 20  # the passages the earlier terms find by keyword, to tell topic from detail
 TOPIC_SHARE = 0.3  # a term is the topic when at least this share of those passages holds it
 CONTEXT_WEIGHT = 0.25
+CARRY_TURNS = 2  # how many earlier follow-ups back a conversation's subject is carried
 
 History = Sequence[dict[str, str]]
 
@@ -165,6 +172,12 @@ def _last_exchange(history: History) -> tuple[str, str]:
     return question, answer
 
 
+def leans_on_history(question: str) -> bool:
+    """Whether `question` reads as a follow-up: a cue word (a pronoun, "there", a leading "and", a
+    pointing "that") or fewer than two content words."""
+    return bool(_FOLLOW_UP.search(question)) or len(content_words(question)) < 2
+
+
 def _before_last_exchange(history: History) -> History:
     """The conversation before its last question (empty when that question opened it)."""
     for i in range(len(history) - 1, -1, -1):
@@ -227,7 +240,9 @@ def referents(history: History) -> str:
     return " ".join([question, *_NAME_WORD.findall(first)])
 
 
-def conversation_context(index: Index, question: str, history: History, share: float = TOPIC_SHARE) -> str:
+def conversation_context(
+    index: Index, question: str, history: History, share: float = TOPIC_SHARE, carry: int = CARRY_TURNS
+) -> str:
     """The conversation's topic terms that `question` leans on, or "" when it stands on its own.
 
     A "he" or "she" also takes every name the last answer introduced, detail or not. Only a
@@ -235,17 +250,20 @@ def conversation_context(index: Index, question: str, history: History, share: f
     than two content words) takes anything from the history: a question that names its own subject
     is left exactly as asked, so a new topic is never dragged back to the old one.
     """
-    if not history or not (_FOLLOW_UP.search(question) or len(content_words(question)) < 2):
+    if not history or not leans_on_history(question):
         return ""
     asked, named = earlier_terms(question, history)
     # The last question may itself have leaned on the turn before ("When was it launched?"): what it
-    # was about comes first, so a third turn still knows its subject.
+    # was about is kept (it was judged the topic then), so a third turn still knows its subject.
     before = _before_last_exchange(history)
-    if before:
-        carried = conversation_context(index, _last_exchange(history)[0], before, share).split()
-        own = content_words(question) | {plain(t) for t in asked}
-        asked = [t for t in dict.fromkeys(carried) if plain(t) not in own] + asked
+    carried = (
+        conversation_context(index, _last_exchange(history)[0], before, share, carry - 1).split()
+        if before and carry
+        else []
+    )
     topic = topic_terms(index, asked + named, share=share)
+    own = content_words(question) | {plain(t) for t in topic}
+    topic = [t for t in dict.fromkeys(carried) if plain(t) not in own] + topic
     if _PERSON.search(question):
         topic += [n for n in named if n not in topic]
     return " ".join(topic)

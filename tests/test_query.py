@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from service import answer, retrieval, text
-from service.query import analyse, read
+from service.query import analyse, leans_on_history, read
 
 from .test_retrieval import ROGOZIN_TURN
 
@@ -72,3 +72,20 @@ def test_nothing_below_the_engine_splits_the_question_again(news_index, embedder
     follow_up = analyse(engine.index(), embedder, "Who replaced him?", ROGOZIN_TURN)
     answer.compose(follow_up, retrieval.search(engine.index(), follow_up, 5), min_confidence=0.0)
     assert all("Who replaced him?" not in value for value in spy_on_splitting)
+
+
+@pytest.mark.parametrize(
+    ("question", "leans"),
+    [
+        ("Where does that school have campuses?", True),  # a demonstrative after a verb
+        ("What happened after that?", True),
+        ("What was it called then?", True),
+        ("What was the company called then?", True),  # "then" at the end: at that time
+        ("Who designed the main one?", True),
+        ("What was Russia's first moon mission in 50 years?", False),
+        ("Who is the person that founded NASA?", False),  # "that" after a noun is a relative word
+        ("Which spacecraft will carry the astronaut that NASA chose?", False),
+    ],
+)
+def test_a_follow_up_is_told_by_its_cues(question, leans):
+    assert leans_on_history(question) is leans

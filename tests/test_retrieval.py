@@ -140,6 +140,22 @@ def test_it_in_a_follow_up_means_the_earlier_subject(ask):
     assert "Luna-25" not in alone
 
 
+def test_a_third_turn_keeps_the_subject_the_second_leaned_on(news_index, ask):
+    # The second question ("Was it manned?") names nothing and its answer neither: the third one's
+    # "it" is still the probe of the first turn.
+    from service.query import conversation_context
+    from service.store import Index
+
+    history = [
+        *LUNA_TURN,
+        {"role": "user", "content": "Was it manned?"},
+        {"role": "assistant", "content": "No. [1]"},
+    ]
+    question = "Where did it try to land?"
+    assert "Luna-25" in conversation_context(Index(news_index["INDEX"]), question, history).split()
+    assert "Luna-25" in ask(question, history=history)["citations"][0]["passage"]
+
+
 def test_a_question_that_names_its_own_subject_ignores_the_history(ask):
     # No pronoun, no ellipsis: the earlier turn about Borisov changes nothing, citations included.
     question = "What did the West do after the invasion of Ukraine?"
