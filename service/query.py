@@ -246,9 +246,9 @@ def conversation_context(
     """The conversation's topic terms that `question` leans on, or "" when it stands on its own.
 
     A "he" or "she" also takes every name the last answer introduced, detail or not. Only a
-    question with a follow-up cue (a personal pronoun, "there", a leading "and", or fewer
-    than two content words) takes anything from the history: a question that names its own subject
-    is left exactly as asked, so a new topic is never dragged back to the old one.
+    question that reads as a follow-up (`leans_on_history`) takes anything from the history: a
+    question that names its own subject is left exactly as asked, so a new topic is never dragged
+    back to the old one.
     """
     if not history or not leans_on_history(question):
         return ""
