@@ -113,10 +113,11 @@ def read(
     own = content_words(question)
     both = own | content_words(context) if context else own
     written = _TOKEN.findall(question)
+    own_stems = stem_words(own)
     return Query(
         text=question,
         vector=vector,
-        stems=stem_words(own),
+        stems=own_stems,
         # A pronoun stands for what the previous turn was about: "Who replaced him?" after an answer
         # about Rogozin asks for a name other than Rogozin's.
         tokens=frozenset(w.lower() for w in written) | frozenset(_TOKEN.findall(referents.lower())),
@@ -126,9 +127,9 @@ def read(
             if ((i and w[0].isupper()) or any(c.isdigit() for c in w)) and w.lower() not in STOPWORDS
         ),
         kind=answer_type(question),
-        search_stems=stem_words(both),
+        search_stems=stem_words(both) if context else own_stems,
         keyword=keyword_terms(both),
-        recent=bool(_RECENCY.search(question) or _RECENCY.search(context)),
+        recent=bool(_RECENCY.search(question) or (context and _RECENCY.search(context))),
         context=context,
         already_said=already_said,
     )

@@ -14,8 +14,7 @@ import numpy as np
 
 from .documents import Document
 from .query import Query
-from .store import Index, Passage, Sentence, group_sentences
-from .text import stems
+from .store import Held, Index, Passage, Sentence
 
 CANDIDATES = 50  # from each of the dense and the keyword search
 SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
@@ -43,58 +42,61 @@ class Candidates:
 
     ids: list[int]
     signals: np.ndarray  # shape (len(ids), len(SIGNALS))
-    passages: dict[int, Passage]
-    sentence_where: list[tuple[int, int, int]]  # (passage id, start, end), as Index.sentence_rows
-    sentence_vectors: np.ndarray  # one row per entry of sentence_where
+    held: dict[int, Held]  # the candidates' passages with their sentences (missing ones left out)
+
+    @property
+    def passages(self) -> dict[int, Passage]:
+        """The candidates' passages by id."""
+        return {pid: held.passage for pid, held in self.held.items()}
 
     def sentences(self, ids: list[int]) -> dict[int, list[Sentence]]:
-        """The sentences of some candidates (only the hits need them as objects)."""
-        wanted = set(ids)
-        rows = [i for i, row in enumerate(self.sentence_where) if row[0] in wanted]
-        return group_sentences(ids, [self.sentence_where[i] for i in rows], self.sentence_vectors[rows])
+        """The sentences of some candidates, in reading order (every asked candidate has a list)."""
+        return {pid: list(self.held[pid].sentences) if pid in self.held else [] for pid in ids}
 
 
 def candidates(index: Index, query: Query, depth: int = CANDIDATES) -> Candidates:
     """Gather dense and keyword candidates and compute their signals."""
     query_vector = query.vector
-    dense = {n.passage_id: n.score for n in index.search(query_vector, depth)}
-    keyword = (
-        {n.passage_id: n.score for n in index.keyword_search(query.keyword, depth)} if query.keyword else {}
-    )
+    dense = index.nearest(query_vector, depth)
+    keyword = index.keyword_scores(query.keyword, depth) if query.keyword else {}
     ids = list(dense) + [pid for pid in keyword if pid not in dense]
     if not ids:
-        return Candidates([], np.zeros((0, len(SIGNALS))), {}, [], np.zeros((0, 0), np.float32))
-    missing = [pid for pid in ids if pid not in dense]
+        return Candidates([], np.zeros((0, len(SIGNALS))), {})
+    missing = ids[len(dense) :]  # keyword candidates the dense search did not find
     for pid, vector in zip(missing, index.vectors(missing), strict=True):
-        dense[pid] = float(vector @ query_vector)
+        dense[pid] = float(vector @ query_vector)  # one product each: as many as the dense side's
+    held = index.held(ids)
     best_keyword = max(keyword.values(), default=0.0) or 1.0
-    where, sentence_vectors = index.sentence_rows(ids)
-    passages = index.passages(ids)
     q_words = query.search_stems
     recency = _recency(index.published(ids)) if query.recent else {}
-    best_sentence = _best_sentence_scores(where, sentence_vectors @ query_vector)
-    rows = []
-    for pid in ids:
-        words = stems(passages[pid].text) if pid in passages else set()
-        rows.append(
-            (
-                dense[pid],
-                keyword.get(pid, 0.0) / best_keyword,
-                best_sentence.get(pid, dense[pid]),
-                len(q_words & words) / len(q_words) if q_words else 0.0,
-                recency.get(pid, 0.0),
-            )
-        )
-    return Candidates(ids, np.array(rows, dtype=np.float64), passages, where, sentence_vectors)
+    best_sentence = _best_sentence_scores(held, query_vector)
+    # One column at a time, each divided as numpy divides: the same floats as one row at a time.
+    signals = np.empty((len(ids), len(SIGNALS)), dtype=np.float64)
+    signals[:, 0] = list(dense.values())  # in the order of `ids`: the dense ones, then `missing`
+    signals[:, 1] = [keyword.get(pid, 0.0) for pid in ids]
+    signals[:, 1] /= best_keyword
+    signals[:, 2] = [best_sentence.get(pid, score) for pid, score in dense.items()]
+    if q_words:
+        signals[:, 3] = [len(q_words & held[pid].stems) if pid in held else 0 for pid in ids]
+        signals[:, 3] /= len(q_words)
+    else:
+        signals[:, 3] = 0.0
+    signals[:, 4] = [recency.get(pid, 0.0) for pid in ids] if recency else 0.0
+    return Candidates(ids, signals, held)
 
 
-def _best_sentence_scores(where: list[tuple[int, int, int]], scores: np.ndarray) -> dict[int, float]:
-    """Each passage's best sentence score; `where` is ordered by passage, as `Index.sentence_rows` gives it."""
-    if not where:
+def _best_sentence_scores(held: dict[int, Held], query_vector: np.ndarray) -> dict[int, float]:
+    """Each passage's best sentence cosine, from one product of the query with all their sentences.
+
+    The passages' sentence vectors are stacked in passage id order, as `Index.sentence_rows` gives
+    them: the product's rows, and so the scores, are then those the signal weights were tuned with.
+    """
+    ordered = sorted(pid for pid, passage in held.items() if passage.sentences)
+    if not ordered:
         return {}
-    pids = np.array([row[0] for row in where])
-    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
-    return dict(zip(pids[starts].tolist(), np.maximum.reduceat(scores, starts).tolist(), strict=True))
+    scores = np.concatenate([held[pid].vectors for pid in ordered]) @ query_vector
+    starts = np.cumsum([0] + [len(held[pid].sentences) for pid in ordered[:-1]])
+    return dict(zip(ordered, np.maximum.reduceat(scores, starts).tolist(), strict=True))
 
 
 def _recency(published: dict[int, str | None]) -> dict[int, float]:
@@ -119,20 +121,19 @@ def search(index: Index, query: Query, k: int, mode: str = "hybrid") -> list[Hit
     """The `k` best passages for the query, best first, with their documents and sentences."""
     found = candidates(index, query, max(k, CANDIDATES))
     scores = rank(found, mode)
-    order = np.argsort(-scores, kind="stable")[:k]
-    top = [found.ids[i] for i in order]
-    passages = found.passages
-    documents = index.documents(passages[pid].document_id for pid in top if pid in passages)
-    sentences = found.sentences(top)
+    order = np.argsort(-scores, kind="stable")[:k].tolist()
+    held = found.held
+    top = [(i, held[found.ids[i]]) for i in order if found.ids[i] in held]
+    documents = index.documents(passage.passage.document_id for _, passage in top)
+    signals = found.signals[[i for i, _ in top]].tolist()
     return [
         Hit(
-            passage=passages[pid],
-            document=documents[passages[pid].document_id],
-            score=float(found.signals[i, 0]),
-            sentences=tuple(sentences[pid]),
+            passage=passage.passage,
+            document=documents[passage.passage.document_id],
+            score=row[0],
+            sentences=passage.sentences,
             rank_score=float(scores[i]),
-            signals=tuple(found.signals[i].tolist()),
+            signals=tuple(row),
         )
-        for i, pid in zip(order, top, strict=True)
-        if pid in passages
+        for (i, passage), row in zip(top, signals, strict=True)
     ]

@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import tantivy
 
 from .documents import Document
 from .errors import RebuildInProgress
-from .text import keyword_tokens
+from .text import keyword_tokens, stems
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -469,15 +470,30 @@ class BuildLock:
 
 CACHED_PASSAGES = 4096  # per loaded index: see Index._rows
 CACHED_DOCUMENTS = 256  # per loaded index: see Index.documents
+CACHED_CLAUSES = 65536  # per loaded index: see Index._clause
 
 
 @dataclass(frozen=True)
-class _Rows:
-    """One passage as the loaded index keeps it: its text, its sentences' spans and their vectors."""
+class Held:
+    """One passage as the loaded index keeps it: its text, its sentences' spans and vectors, its stems.
+
+    The sentences (as objects, their vectors views of `vectors`) and the stems of the text are made
+    once, when the passage is read from the store: every question that retrieves the passage again
+    needs them, and building them per question was most of stage two's Python work.
+    """
 
     passage: Passage
     where: list[tuple[int, int, int]]  # (passage id, start, end) per sentence, in reading order
     vectors: np.ndarray  # float32 (stored as float16), one row per sentence
+    sentences: tuple[Sentence, ...]  # the same sentences, each with its row of `vectors`
+    stems: frozenset[str]  # `text.stems` of the passage's text (its coverage of a question)
+
+    @classmethod
+    def of(cls, passage: Passage, where: list[tuple[int, int, int]], vectors: np.ndarray) -> Held:
+        """The passage with its sentences' spans and vectors, the sentences and stems made from them."""
+        pairs = zip(where, vectors, strict=True)
+        sentences = tuple(Sentence(start, end, vector) for (_, start, end), vector in pairs)
+        return cls(passage, where, vectors, sentences, stems(passage.text))
 
 
 @dataclass(frozen=True)
@@ -519,6 +535,12 @@ def _open_keywords(path: Path) -> tuple[tantivy.Searcher, tantivy.Schema]:
         raise IndexMissing(f"cannot read the keyword index in {path.parent}: {exc}") from None
 
 
+@lru_cache(maxsize=65536)
+def _word_tokens(word: str) -> tuple[str, ...]:
+    """`keyword_tokens` of one query word, cached: questions keep using the same words."""
+    return tuple(keyword_tokens(word))
+
+
 class Index:
     """A loaded index: the FAISS vectors, a read-only view of the passage store, the keyword searcher."""
 
@@ -545,8 +567,9 @@ class Index:
         # Recently read passages with their sentences (the index never changes once loaded): the same
         # candidates come back question after question, and reading them is most of what retrieval
         # costs besides the model. Oldest out first; about 40 MB when full.
-        self._rows: dict[int, _Rows] = {}
+        self._rows: dict[int, Held] = {}
         self._docs: dict[str, Document] = {}
+        self._clauses: dict[tuple[str, ...], tuple[tantivy.Occur, tantivy.Query] | None] = {}
         self._rows_lock = threading.Lock()
 
     @property
@@ -563,11 +586,17 @@ class Index:
 
     def search(self, query: np.ndarray, k: int) -> list[Neighbour]:
         """The `k` passages whose vectors have the highest inner product with `query`."""
+        return [Neighbour(pid, score) for pid, score in self.nearest(query, k).items()]
+
+    def nearest(self, query: np.ndarray, k: int) -> dict[int, float]:
+        """`search` as passage id -> score, best first: what retrieval reads, without an object per hit."""
         k = min(k, self.size)
         if k <= 0:
-            return []
-        scores, ids = self._faiss.search(query.reshape(1, -1).astype(np.float32), k)
-        return [Neighbour(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+            return {}
+        scores, ids = self._faiss.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        return {
+            pid: score for pid, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if pid >= 0
+        }
 
     def keyword_search(self, words: Sequence[str], k: int) -> list[Neighbour]:
         """The `k` best passages by BM25 (higher is better) for any of `words`, in title or text.
@@ -579,13 +608,37 @@ class Index:
         BM25 that retrieval's weights were tuned with. Tantivy releases the GIL while it searches,
         so request threads overlap.
         """
+        return [Neighbour(pid, score) for pid, score in self.keyword_scores(words, k).items()]
+
+    def keyword_scores(self, words: Sequence[str], k: int) -> dict[int, float]:
+        """`keyword_search` as passage id -> BM25 score, best first, without an object per hit."""
+        searcher = self._keywords[0]
+        clauses = []
+        for tokens in sorted({_word_tokens(word) for word in words} - {()}):
+            try:
+                clause = self._clauses[tokens]
+            except KeyError:  # not asked for since the index was loaded (or the cache was cleared)
+                clause = self._clause(tokens)
+            if clause is not None:
+                clauses.append(clause)
+        if not clauses or k <= 0:
+            return {}
+        # count=False: counting every match would visit every posting, which is what WAND avoids.
+        hits = searcher.search(tantivy.Query.boolean_query(clauses), k, count=False).hits
+        ids = searcher.fast_field_values("id", [address for _, address in hits])
+        return {int(pid or 0): float(score) for (score, _), pid in zip(hits, ids, strict=True)}
+
+    def _clause(self, tokens: tuple[str, ...]) -> tuple[tantivy.Occur, tantivy.Query] | None:
+        """One word's boosted clause (None when no passage holds it), made once per loaded index.
+
+        The clause depends only on the word and the index, which never changes once loaded, and
+        making it (document frequencies, for a phrase a counting search) cost more than the search.
+        """
         searcher, schema = self._keywords
         total = searcher.num_docs
-        clauses = []
-        for tokens in sorted({tuple(keyword_tokens(word)) for word in words} - {()}):
-            holding = [searcher.doc_freq("text", token) for token in tokens]
-            if not all(holding):
-                continue
+        holding = [searcher.doc_freq("text", token) for token in tokens]
+        clause: tuple[tantivy.Occur, tantivy.Query] | None = None
+        if all(holding):
             if len(tokens) == 1:
                 query = tantivy.Query.term_query(schema, "text", tokens[0], index_option="freq")
                 passages = holding[0]
@@ -593,16 +646,13 @@ class Index:
                 query = tantivy.Query.phrase_query(schema, "text", list(tokens))
                 found = searcher.search(query, 1, count=True)
                 passages = int(getattr(found, "count", 0) or 0)  # `count` is missing from the stubs
-                if not passages:
-                    continue
-            boost = fts5_idf(total, passages) / sum(tantivy_idf(total, n) for n in holding)
-            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
-        if not clauses or k <= 0:
-            return []
-        # count=False: counting every match would visit every posting, which is what WAND avoids.
-        hits = searcher.search(tantivy.Query.boolean_query(clauses), k, count=False).hits
-        ids = searcher.fast_field_values("id", [address for _, address in hits])
-        return [Neighbour(int(pid or 0), float(score)) for (score, _), pid in zip(hits, ids, strict=True)]
+            if passages:
+                boost = fts5_idf(total, passages) / sum(tantivy_idf(total, n) for n in holding)
+                clause = (tantivy.Occur.Should, tantivy.Query.boost_query(query, boost))
+        if len(self._clauses) >= CACHED_CLAUSES:
+            self._clauses.clear()
+        self._clauses[tokens] = clause
+        return clause
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """The stored vectors of the given passages, in order."""
@@ -612,7 +662,7 @@ class Index:
 
     def passages(self, ids: list[int]) -> dict[int, Passage]:
         """Passages by id."""
-        return {pid: rows.passage for pid, rows in self._read(ids).items()}
+        return {pid: rows.passage for pid, rows in self.held(ids).items()}
 
     def sentences(self, passage_ids: list[int]) -> dict[int, list[Sentence]]:
         """The sentences of the given passages, in reading order, with their vectors."""
@@ -624,16 +674,16 @@ class Index:
         The vectors come as one float32 matrix: a question scores a few hundred sentences, and one
         matrix product beats a few hundred small ones.
         """
-        found = self._read(passage_ids)
+        found = self.held(passage_ids)
         ordered = [found[pid] for pid in sorted(found) if found[pid].where]
         if not ordered:
             return [], np.zeros((0, self.manifest.dimensions), dtype=np.float32)
         where = [row for rows in ordered for row in rows.where]
         return where, np.concatenate([rows.vectors for rows in ordered])
 
-    def _read(self, ids: Iterable[int]) -> dict[int, _Rows]:
-        """The passages (with their sentences) among `ids`, from the cache or else the store."""
-        found: dict[int, _Rows] = {}
+    def held(self, ids: Iterable[int]) -> dict[int, Held]:
+        """The passages among `ids` with their sentences and stems, from the cache or else the store."""
+        found: dict[int, Held] = {}
         missing: list[int] = []
         for pid in ids:
             rows = self._rows.get(pid)
@@ -664,7 +714,7 @@ class Index:
             held = sentences[pid]
             vectors = np.frombuffer(b"".join(r[3] for r in held), dtype=np.float16).astype(np.float32)
             shape = (len(held), self.manifest.dimensions)
-            fresh[pid] = _Rows(passage, [r[:3] for r in held], vectors.reshape(shape))
+            fresh[pid] = Held.of(passage, [r[:3] for r in held], vectors.reshape(shape))
         with self._rows_lock:
             self._rows.update(fresh)
             for old in list(self._rows)[: max(0, len(self._rows) - CACHED_PASSAGES)]:

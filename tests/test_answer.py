@@ -187,3 +187,25 @@ def test_most_answerable_news_questions_are_answered(ask):
     # few are refused (docs/benchmarks.md, section 12). Most must still be answered, with the phrase.
     answered = [(q, p) for q, p in ANSWERABLE if ask(q)["answered"]]
     assert len(answered) >= 0.8 * len(ANSWERABLE), [q for q, _ in ANSWERABLE if (q, _) not in answered]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "It opened in 1999.",
+        "It opened in the 21ST CENTURY after 2 years.",
+        "It took twelve days, TODAY and tomorrow.",
+        "Someone often phoned on Mondays.",
+        "A monday_ meeting and one_ more, in 1400.",
+        "No figure here at all.",
+        "Über one café, ſeveral times, in Ｍay.",
+        "It flew on 12 April 1961, in the 20th century.",
+        "The half-time score; twice as many.",
+    ],
+)
+def test_the_fast_date_and_number_tests_agree_with_their_patterns(sentence):
+    """`_holds_date` and `_holds_number` look words up instead of running the patterns on ASCII text."""
+    from service.answer import _DATE, _NUMBER, _holds_date, _holds_number
+
+    assert _holds_date(sentence) == bool(_DATE.search(sentence))
+    assert _holds_number(sentence) == bool(_NUMBER.search(sentence))

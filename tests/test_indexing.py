@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service import text
 from service.chunking import ChunkSettings
 from service.embedding import compatibility
 from service.errors import RebuildInProgress
@@ -473,6 +474,22 @@ def test_captions_credits_and_datelines_never_become_passages(tmp_path, fake_emb
     assert all(documents[p.document_id].text[p.start : p.end] == p.text for p in passages)
 
 
+def test_keyword_clauses_made_once_score_as_made_afresh(corpus, tmp_path, fake_embedder):
+    """The loaded index keeps each word's boosted clause; a question with them scores as a fresh index does."""
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_embedder)
+    warm = Index(index_dir)
+    questions = [
+        ("rogozin", "soyuz", "crew"),
+        ("russia’s", "quagga", "nasa"),  # a phrase of two tokens, and a word no passage holds
+        ("soyuz", "station", "russia’s"),
+    ]
+    for words in questions + questions:
+        assert warm.keyword_scores(words, 20) == Index(index_dir).keyword_scores(words, 20)
+        assert warm.keyword_search(words, 20) == Index(index_dir).keyword_search(words, 20)
+    assert ("quagga",) in warm._clauses and warm._clauses[("quagga",)] is None
+
+
 def test_passages_and_sentences_read_alike_from_the_cache_and_the_store(
     corpus, tmp_path, fake_embedder, monkeypatch
 ):
@@ -496,6 +513,13 @@ def test_passages_and_sentences_read_alike_from_the_cache_and_the_store(
             expected_passages, (expected_where, expected_vectors) = fresh(pids)
             assert passages == expected_passages and where == expected_where
             assert vectors.dtype == np.float32 and np.array_equal(vectors, expected_vectors)
+            # What retrieval reads: the same sentences as objects, and the stems of the text.
+            held = index.held(pids)
+            assert {pid: h.passage for pid, h in held.items()} == expected_passages
+            for h in held.values():
+                assert h.stems == text.stems(h.passage.text)
+                assert [(s.start, s.end) for s in h.sentences] == [(a, b) for _, a, b in h.where]
+                assert all(np.array_equal(s.vector, v) for s, v in zip(h.sentences, h.vectors, strict=True))
             assert len(index._rows) <= 5
     assert [w[0] for w in index.sentence_rows(ids)[0]] == sorted(w[0] for w in index.sentence_rows(ids)[0])
     # The hits' documents are kept too, and read alike.

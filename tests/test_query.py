@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service import answer, retrieval, text
+from service import answer, retrieval, store, text
 from service.query import analyse, leans_on_history, read
 
 from .test_retrieval import ROGOZIN_TURN
@@ -46,9 +46,10 @@ def test_the_keyword_query_keeps_every_content_word():
 
 @pytest.fixture
 def spy_on_splitting(monkeypatch):
-    """Record every text that retrieval and answer composition split into words."""
+    """Record every text that retrieval (the index keeps its passages' stems) and answer composition
+    split into words."""
     split: list[str] = []
-    for module in (retrieval, answer):
+    for module in (store, answer):
         original = module.stems
 
         def recorded(value: str, original=original) -> frozenset[str]:
