@@ -9,6 +9,7 @@ question words it contains. The weights were tuned on squad-v1.1-dev (bench/tune
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
@@ -94,8 +95,9 @@ def _best_sentence_scores(held: dict[int, Held], query_vector: np.ndarray) -> di
     ordered = sorted(pid for pid, passage in held.items() if passage.sentences)
     if not ordered:
         return {}
-    scores = np.concatenate([held[pid].vectors for pid in ordered]) @ query_vector
-    starts = np.cumsum([0] + [len(held[pid].sentences) for pid in ordered[:-1]])
+    blocks = [held[pid].vectors for pid in ordered]
+    starts = list(accumulate((len(block) for block in blocks[:-1]), initial=0))
+    scores = np.concatenate(blocks) @ query_vector
     return dict(zip(ordered, np.maximum.reduceat(scores, starts).tolist(), strict=True))
 
 
