@@ -4,7 +4,8 @@ Alternates, question by question (cache off unless said): the model and the FAIS
 bench/perf.py's baseline), `Engine.ask` with the question's vector already cached (retrieval and answer
 only), and the whole `Engine.ask`. When the whole ask costs more than the first two added up, the
 difference is the two halves slowing each other down (each leaves the other's data out of the CPU
-caches), not work that can be removed.
+caches), not work that can be removed. The whole ask's own model call is timed too (`_forward`), so
+the second line of each round says where that difference lies: in the model, or in the work after it.
 
     nice .venv/bin/python bench/ask_overhead.py ../shared/benchmarks/squad-v1.1-dev [--threads 1]
 """
@@ -16,6 +17,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,9 +43,19 @@ def main() -> None:
         embedder, vectors = engine.embedder, engine.index()._faiss
         for q in questions[:20]:
             engine.ask(q)
+        forward, calls = embedder._forward, []
+
+        def timed_forward(texts: list[str], show_progress: bool = False) -> Any:
+            started = time.perf_counter()
+            try:
+                return forward(texts, show_progress)
+            finally:
+                calls.append(time.perf_counter() - started)
+
+        embedder._forward = timed_forward  # type: ignore[method-assign]
         median = statistics.median
         for _ in range(args.rounds):
-            model, around, whole = [], [], []
+            model, around, whole, inside = [], [], [], []
             for q in questions:
                 embedder.cache_size = 0
                 started = time.perf_counter()
@@ -52,15 +64,20 @@ def main() -> None:
                 started = time.perf_counter()
                 engine.ask(q)
                 whole.append(time.perf_counter() - started)
+                inside.append(calls[-1])
                 embedder.cache_size = 1024
                 engine.ask(q)  # caches its vector
                 started = time.perf_counter()
                 engine.ask(q)
                 around.append(time.perf_counter() - started)
             m, a, w = median(model) * 1000, median(around) * 1000, median(whole) * 1000
+            own = median(inside) * 1000
+            after = median(t - i for t, i in zip(whole, inside, strict=True)) * 1000
             print(
                 f"p50: model + FAISS {m:.2f} ms; Engine.ask, vector cached {a:.2f} ms; Engine.ask {w:.2f} ms "
-                f"= {w / m:.2f}x the model; together they cost {w - m - a:+.2f} ms more than apart",
+                f"= {w / m:.2f}x the model; together they cost {w - m - a:+.2f} ms more than apart\n"
+                f"     inside Engine.ask: its model call {own:.2f} ms, the rest {after:.2f} ms "
+                f"({after / a:.2f}x the same work with the vector cached)",
                 flush=True,
             )
 
