@@ -59,28 +59,20 @@ TYPED_ADJACENT_MARGIN = 0.3
 CONFLICT_RANK = 3
 CONFLICT_RATIO = 0.75
 
-_MONTHS = "january february march april may june july august september october november december"
-_DATE = re.compile(
-    rf"\b(?:{'|'.join(_MONTHS.split())}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"(?:1[5-9]|20)\d\d|\d{1,2}(?:st|nd|rd|th)? century|yesterday|today|tomorrow)\b",
-    re.I,
-)
-_NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|"
-    r"thousand|million|billion|half|twice|several)\b",
-    re.I,
-)
-# The same tests, faster on ASCII text (`_holds_date`, `_holds_number`): a word alternative of
-# `_DATE` or `_NUMBER` matches exactly when one of the text's runs of word characters, lowercased,
-# is that word; only the digit alternatives need the pattern.
+# The words that make a sentence hold a date or a figure; the patterns below add the digit forms.
 _DATE_WORDS = frozenset(
-    f"{_MONTHS} monday tuesday wednesday thursday friday saturday sunday yesterday today tomorrow".split()
+    "january february march april may june july august september october november december monday "
+    "tuesday wednesday thursday friday saturday sunday yesterday today tomorrow".split()
 )
-_DATE_DIGITS = re.compile(r"\b(?:(?:1[5-9]|20)\d\d|\d{1,2}(?:st|nd|rd|th)? century)\b", re.I)
 _NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve dozen hundred thousand million "
     "billion half twice several".split()
 )
+_DATE_DIGITS = re.compile(r"\b(?:(?:1[5-9]|20)\d\d|\d{1,2}(?:st|nd|rd|th)? century)\b", re.I)
+_DATE = re.compile(rf"\b(?:{'|'.join(sorted(_DATE_WORDS))})\b|{_DATE_DIGITS.pattern}", re.I)
+_NUMBER = re.compile(rf"\d|\b(?:{'|'.join(sorted(_NUMBER_WORDS))})\b", re.I)
+# `_holds_date` and `_holds_number` give the patterns' answers faster on ASCII text: a word matches
+# exactly when one of the text's runs of word characters, lowercased, is that word.
 _DIGIT = re.compile(r"\d")
 _WORD_RUN = re.compile(r"\w+")
 # Two or more capitalised words in a row, not at the start of the sentence: a likely name.
