@@ -90,9 +90,8 @@ def main() -> None:
     args = parser.parse_args()
 
     questions = [q for q in read_questions(args.folder / "questions.jsonl") if q.get("history")]
-    global KINDS
     # The follow-up kinds in the order seen, then topic changes (they are not follow-ups).
-    KINDS = tuple(sorted(dict.fromkeys(q["kind"] for q in questions), key=lambda k: k == "topic-change"))
+    kinds = tuple(sorted(dict.fromkeys(q["kind"] for q in questions), key=lambda k: k == "topic-change"))
     with tempfile.TemporaryDirectory() as tmp:
         base = args.cache or Path(tmp)
         docs, index_dir = base / "documents", base / "index"
@@ -106,11 +105,11 @@ def main() -> None:
             return retrieval.search(index, query.analyse(index, embedder, question, history, **options), 10)
 
         if args.answers:
-            answer_grid(index, embedder, questions, engine.settings.min_confidence)
+            answer_grid(index, embedder, questions, kinds, engine.settings.min_confidence)
             return
 
         def measure(ask: Callable) -> dict[str, list[int | None]]:
-            ranks: dict[str, list[int | None]] = {kind: [] for kind in KINDS}
+            ranks: dict[str, list[int | None]] = {kind: [] for kind in kinds}
             for q in questions:
                 hits = ask(q["question"], q["history"])
                 cited = [by_path.get(h.document.path) for h in hits]
@@ -137,40 +136,40 @@ def main() -> None:
                 )
             )
 
-        counts = {kind: sum(q["kind"] == kind for q in questions) for kind in KINDS}
+        counts = {kind: sum(q["kind"] == kind for q in questions) for kind in kinds}
         print(f"conversations: {len(questions)} {counts}\n")
         print(
-            "| method | " + " | ".join(f"{k} R@1 / MRR@10" for k in KINDS) + " | all follow-ups R@1 |\n"
-            "|---|" + "---|" * (len(KINDS) + 1)
+            "| method | " + " | ".join(f"{k} R@1 / MRR@10" for k in kinds) + " | all follow-ups R@1 |\n"
+            "|---|" + "---|" * (len(kinds) + 1)
         )
         for name, method in rows:
             ranks = measure(method)
             cells = []
-            for kind in KINDS:
+            for kind in kinds:
                 r = ranks[kind]
                 n = len(r) or 1
                 cells.append(f"{sum(x == 1 for x in r) / n:.3f} / {sum(1 / x for x in r if x) / n:.3f}")
-            follow = [x for kind in KINDS if kind != "topic-change" for x in ranks[kind]]
+            follow = [x for kind in kinds if kind != "topic-change" for x in ranks[kind]]
             first = sum(x == 1 for x in follow) / (len(follow) or 1)
             print(f"| {name} | " + " | ".join(cells) + f" | {first:.3f} |", flush=True)
 
 
-def answer_grid(index, embedder, questions: list[dict], threshold: float) -> None:
+def answer_grid(index, embedder, questions: list[dict], kinds: tuple[str, ...], threshold: float) -> None:
     """Answer-level hits per kind for each OFF_TOPIC_PENALTY (retrieval does not depend on it)."""
     asked = []
     for q in questions:
         found = query.analyse(index, embedder, q["question"], q["history"])
         asked.append((q, found, retrieval.search(index, found, 10)))
     shipped = answer.OFF_TOPIC_PENALTY
-    print("| OFF_TOPIC_PENALTY | " + " | ".join(KINDS) + " | all follow-ups |\n|---|" + "---|" * (len(KINDS) + 1))
+    print("| OFF_TOPIC_PENALTY | " + " | ".join(kinds) + " | all follow-ups |\n|---|" + "---|" * (len(kinds) + 1))
     for penalty in sorted({*PENALTIES, shipped}):
         answer.OFF_TOPIC_PENALTY = penalty
-        hits: dict[str, list[bool]] = {kind: [] for kind in KINDS}
+        hits: dict[str, list[bool]] = {kind: [] for kind in kinds}
         for q, found, results in asked:
             given = answer.compose(found, results, threshold)
             text = given.answer.lower() if given.answered else ""
             hits[q["kind"]].append(any(a.lower() in text for a in q["answers"]))
-        follow = [x for kind in KINDS if kind != "topic-change" for x in hits[kind]]
+        follow = [x for kind in kinds if kind != "topic-change" for x in hits[kind]]
         cells = [f"{sum(h) / (len(h) or 1):.3f}" for h in hits.values()]
         name = f"{penalty}" + (" (shipped)" if penalty == shipped else "")
         print(f"| {name} | " + " | ".join(cells) + f" | {sum(follow) / (len(follow) or 1):.3f} |", flush=True)
