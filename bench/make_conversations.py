@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from make_space_conversations import check_questions, print_counts
+from make_space_conversations import check_questions, print_counts, report
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD_PASSAGES = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev" / "passages.jsonl"
@@ -78,10 +78,7 @@ def main() -> int:
         min_three_turn=MIN_FOLLOWUP_THREE_TURN,
         min_personal=MIN_FOLLOWUP_PERSONAL,
     )
-    for error in errors:
-        print(f"error: {error}", file=sys.stderr)
-    print("questions.jsonl: OK" if not errors else f"questions.jsonl: {len(errors)} error(s)")
-    return 1 if errors else 0
+    return report(errors)
 
 
 if __name__ == "__main__":

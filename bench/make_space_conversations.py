@@ -246,7 +246,11 @@ def main() -> int:
     if not questions_path.exists():
         print(f"error: {questions_path} is missing", file=sys.stderr)
         return 1
-    errors = check_questions(passages, questions_path)
+    return report(check_questions(passages, questions_path))
+
+
+def report(errors: list[str]) -> int:
+    """Print the validation errors and the verdict; the exit status: 1 when there are errors."""
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     print("questions.jsonl: OK" if not errors else f"questions.jsonl: {len(errors)} error(s)")
