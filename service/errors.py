@@ -65,7 +65,6 @@ class Conflict(IssqaError):
 class RebuildInProgress(Conflict):
     """Another rebuild of the index is running."""
 
-    status = 409
     code = "rebuild_in_progress"
 
 
