@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "TOP_K": 5,
     # Below this estimated probability that the answer is right, the documents are taken not to answer;
     # chosen from data by bench/train_confidence.py (docs/benchmarks.md).
-    "MIN_CONFIDENCE": 0.25,
+    "MIN_CONFIDENCE": 0.26,
     "MAX_QUESTION_CHARS": 2000,
     # hybrid (dense + BM25, re-scored), dense or keyword: the last two exist for comparison.
     "RETRIEVAL": "hybrid",
