@@ -43,26 +43,35 @@ MIN_FOLLOWUP_THREE_TURN = 15
 MIN_FOLLOWUP_PERSONAL = 12
 
 
-def build_passages() -> list[str]:
+def build_passages(titles: tuple[str, ...] = TITLES) -> list[str]:
     """Return the JSONL lines of the corpus: the SQuAD lines of the chosen articles, unchanged."""
     lines = [line for line in SQUAD_PASSAGES.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [line for line in lines if json.loads(line)["title"] in TITLES]
+    return [line for line in lines if json.loads(line)["title"] in titles]
+
+
+def write_passages(titles: tuple[str, ...], out_dir: Path) -> list[dict] | None:
+    """Copy the SQuAD passages of `titles` to `out_dir`/passages.jsonl and return them parsed; None,
+    after saying why, when an article is missing or a pid repeats (bench/make_paraphrases.py too)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = build_passages(titles)
+    passages = [json.loads(line) for line in lines]
+    missing = sorted(set(titles) - {p["title"] for p in passages})
+    if missing:
+        print(f"error: articles not in {SQUAD_PASSAGES}: {', '.join(missing)}", file=sys.stderr)
+        return None
+    pids = [p["pid"] for p in passages]
+    if len(pids) != len(set(pids)):
+        print("error: duplicate pids", file=sys.stderr)
+        return None
+    (out_dir / "passages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return passages
 
 
 def main() -> int:
     """Write passages.jsonl, print the counts, and return 1 if questions.jsonl fails a check."""
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    lines = build_passages()
-    passages = [json.loads(line) for line in lines]
-    missing = sorted(set(TITLES) - {p["title"] for p in passages})
-    if missing:
-        print(f"error: articles not in {SQUAD_PASSAGES}: {', '.join(missing)}", file=sys.stderr)
+    passages = write_passages(TITLES, OUT_DIR)
+    if passages is None:
         return 1
-    pids = [p["pid"] for p in passages]
-    if len(pids) != len(set(pids)):
-        print("error: duplicate pids", file=sys.stderr)
-        return 1
-    (OUT_DIR / "passages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     questions_path = OUT_DIR / "questions.jsonl"
     print_counts(passages, questions_path)
     if not questions_path.exists():

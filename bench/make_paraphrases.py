@@ -17,16 +17,15 @@ TITLES, unchanged and in the file's order. Run from the repository root:
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections import Counter
 from pathlib import Path
 
-from make_space_conversations import report
+from make_conversations import write_passages
+from make_space_conversations import read_questions, report
 
 ROOT = Path(__file__).resolve().parents[1]
-SQUAD_PASSAGES = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev" / "passages.jsonl"
 OUT_DIR = ROOT / "bench" / "data" / "paraphrases"
 TITLES = (
     "Amazon_rainforest",
@@ -85,12 +84,6 @@ def shared_words(question: str, passage: str, title: str) -> list[str]:
     return sorted((content_words(question) & all_words(passage)) - all_words(title.replace("_", " ")))
 
 
-def build_passages() -> list[str]:
-    """Return the JSONL lines of the corpus: the SQuAD lines of the chosen articles, unchanged."""
-    lines = [line for line in SQUAD_PASSAGES.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [line for line in lines if json.loads(line)["title"] in TITLES]
-
-
 def check_question(q: dict, by_pid: dict[str, dict]) -> list[str]:
     """The errors of one parsed question (an empty list when it is valid)."""
     where = q.get("qid")
@@ -135,22 +128,7 @@ def check_questions(passages: list[dict], questions_path: Path) -> tuple[list[st
     errors: list[str] = []
     by_pid = {p["pid"]: p for p in passages}
     questions = []
-    seen: set[str] = set()
-    for n, raw in enumerate(questions_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            q = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.append(f"line {n}: does not parse: {exc}")
-            continue
-        if not isinstance(q, dict):
-            errors.append(f"line {n}: not a JSON object")
-            continue
-        qid = q.get("qid")
-        if qid in seen:
-            errors.append(f"{qid}: duplicate qid")
-        seen.add(qid)
+    for _, q in read_questions(questions_path, errors):
         errors += check_question(q, by_pid)
         questions.append(q)
 
@@ -190,18 +168,9 @@ def print_counts(passages: list[dict], questions: list[dict]) -> None:
 
 def main() -> int:
     """Write passages.jsonl, validate questions.jsonl, print the counts; 1 on any error."""
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    lines = build_passages()
-    passages = [json.loads(line) for line in lines]
-    missing = sorted(set(TITLES) - {p["title"] for p in passages})
-    if missing:
-        print(f"error: articles not in {SQUAD_PASSAGES}: {', '.join(missing)}", file=sys.stderr)
+    passages = write_passages(TITLES, OUT_DIR)
+    if passages is None:
         return 1
-    pids = [p["pid"] for p in passages]
-    if len(pids) != len(set(pids)):
-        print("error: duplicate pids", file=sys.stderr)
-        return 1
-    (OUT_DIR / "passages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     questions_path = OUT_DIR / "questions.jsonl"
     if not questions_path.exists():
         print(f"error: {questions_path} is missing", file=sys.stderr)

@@ -19,7 +19,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +72,28 @@ def build_passages() -> list[str]:
     return lines
 
 
+def read_questions(path: Path, errors: list[str]) -> Iterator[tuple[int, dict]]:
+    """Each question object of a JSONL file with its line number; what is not one, or repeats a qid,
+    is added to `errors` instead (the checks of every hand-written set start here)."""
+    seen: set[object] = set()
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            q = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors.append(f"line {n}: does not parse: {exc}")
+            continue
+        if not isinstance(q, dict):
+            errors.append(f"line {n}: not a JSON object")
+            continue
+        qid = q.get("qid", f"line {n}")
+        if qid in seen:
+            errors.append(f"{qid}: duplicate qid")
+        seen.add(qid)
+        yield n, q
+
+
 def check_questions(
     passages: list[dict],
     questions_path: Path,
@@ -93,7 +115,6 @@ def check_questions(
     errors: list[str] = []
     by_pid = {p["pid"]: p for p in passages}
     texts = [p["text"] for p in passages]
-    seen: set[str] = set()
     kinds: Counter[str] = Counter()
     followup_by_title: Counter[str] = Counter()
     three_turn_followups = 0
@@ -102,18 +123,8 @@ def check_questions(
     news_titles = {p["title"] for p, article in zip(passages, is_article, strict=True) if not article}
     wiki_titles = {p["title"] for p, article in zip(passages, is_article, strict=True) if article}
 
-    for n, raw in enumerate(questions_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            q = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.append(f"line {n}: does not parse: {exc}")
-            continue
-        qid = where = q.get("qid", f"line {n}")
-        if qid in seen:
-            errors.append(f"{where}: duplicate qid")
-        seen.add(qid)
+    for n, q in read_questions(questions_path, errors):
+        where = q.get("qid", f"line {n}")
         if q.get("is_impossible") is not False:
             errors.append(f"{where}: is_impossible must be false")
         gold = by_pid.get(q.get("gold_pid"))
