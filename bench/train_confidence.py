@@ -272,17 +272,17 @@ def choose_threshold(data: dict[str, np.ndarray], probability: np.ndarray) -> fl
     the isotonic map gives few distinct probabilities, so the figures move in steps, and a threshold
     that meets one target by a hair would miss it on other articles. Ties go to the lower threshold.
     """
-    removed = data["dataset"] == "removed"
-    answerable = probability[removed & (data["answerable"] == 1)]
-    unanswerable = probability[removed & (data["answerable"] == 0)]
-
-    def room(threshold: float) -> float:
-        answered = float((answerable >= threshold).mean())
-        refused = float((unanswerable < threshold).mean())
-        return min(answered - KEEP_ANSWERED, refused - REFUSE_UNANSWERABLE)
-
     steps = [round(0.01 * i, 2) for i in range(1, 100)]
-    return max(steps, key=lambda threshold: (room(threshold), -threshold))
+    return max(steps, key=lambda threshold: (room(data, probability, threshold), -threshold))
+
+
+def room(data: dict[str, np.ndarray], probability: np.ndarray, threshold: float) -> float:
+    """How far `threshold` clears the nearer of the two `removed` targets (negative: it misses one)."""
+    removed = figures(data, probability, threshold)["removed"]
+    return min(
+        removed["answered_answerable"] - KEEP_ANSWERED,
+        removed["refused_unanswerable"] - REFUSE_UNANSWERABLE,
+    )
 
 
 def reliability_diagram(probability: np.ndarray, y: np.ndarray, path: Path) -> None:
@@ -338,7 +338,14 @@ def fit(write: bool = True) -> dict:
             for name, f in result.items():
                 if isinstance(f, dict):
                     print(f"  {name:9} " + "  ".join(f"{k} {_fmt(v)}" for k, v in f.items()))
-        print(f"\nshipped: logistic, MIN_CONFIDENCE {shipped['threshold']}")
+        print(f"\nshipped: logistic, MIN_CONFIDENCE {shipped['threshold']}; `removed` around it:")
+        for step in range(-2, 3):
+            threshold = round(shipped["threshold"] + 0.01 * step, 2)
+            removed = figures(data, probability, threshold)["removed"]
+            print(
+                f"  {threshold:.2f}: refused {removed['refused_unanswerable']:.3f}, answered "
+                f"{removed['answered_answerable']:.3f}, room {room(data, probability, threshold):+.3f}"
+            )
     return document
 
 
