@@ -52,6 +52,7 @@ def test_the_held_out_confidence_is_calibrated_and_refuses_what_the_documents_la
     committed = json.loads(script.FIGURES_FILE.read_text())
     threshold = committed["logistic"]["threshold"]
     assert threshold == DEFAULTS["MIN_CONFIDENCE"], "the shipped default is the threshold the fit chose"
+    assert script.choose_threshold(data, probability) == threshold, "and the rule chooses it again"
     figures = script.figures(data, probability, threshold)
     removed = figures["removed"]
     assert removed["refused_unanswerable"] >= 0.6
@@ -71,3 +72,18 @@ def test_a_model_round_trips_through_its_json_and_rejects_unknown_signals(tmp_pa
     path.write_text(json.dumps(broken))
     with pytest.raises(ValueError, match="made_up_signal"):
         confidence.load(path)
+
+
+def test_the_threshold_leaves_room_on_both_targets_rather_than_meeting_one_by_a_hair():
+    """0.3 answers 95% and refuses 60%, exactly the refusal target; 0.5 answers 93% and refuses 70%."""
+    script = _training_script()
+    answerable = np.array([0.1] * 5 + [0.4] * 2 + [0.9] * 93)  # 100 questions whose paragraph stayed
+    unanswerable = np.array([0.1] * 60 + [0.4] * 10 + [0.9] * 30)  # 100 whose paragraph was removed
+    probability = np.concatenate([answerable, unanswerable])
+    data = {
+        "dataset": np.array(["removed"] * 200),
+        "answerable": np.array([1] * 100 + [0] * 100),
+        "right": np.array([1] * 100 + [0] * 100),
+    }
+    assert script.room(data, probability, 0.2) == pytest.approx(0.0)  # refuses exactly 60%
+    assert script.choose_threshold(data, probability) == pytest.approx(0.41)  # the lowest of 0.41..0.90
