@@ -31,7 +31,7 @@ class Hit:
     document: Document
     score: float
     sentences: tuple[Sentence, ...] = ()
-    rank_score: float = 0.0
+    rank_score: float = 0.0  # the hybrid score, also when a `dense` or `keyword` search ordered the hits
     signals: tuple[
         float, ...
     ] = ()  # stage two's signals, in the order of SIGNALS (answer confidence reads them)
@@ -122,7 +122,10 @@ def rank(found: Candidates, mode: str = "hybrid", weights: dict[str, float] = WE
 def search(index: Index, query: Query, k: int, mode: str = "hybrid") -> list[Hit]:
     """The `k` best passages for the query, best first, with their documents and sentences."""
     found = candidates(index, query, max(k, CANDIDATES))
-    scores = rank(found, mode)
+    # The hybrid score orders the hits in hybrid mode and is what the answer confidence reads, also
+    # when a `dense` or `keyword` search (kept for comparison) orders them.
+    fused = rank(found)
+    scores = fused if mode == "hybrid" else rank(found, mode)
     order = np.argsort(-scores, kind="stable")[:k].tolist()
     held = found.held
     top = [(i, held[found.ids[i]]) for i in order if found.ids[i] in held]
@@ -134,7 +137,7 @@ def search(index: Index, query: Query, k: int, mode: str = "hybrid") -> list[Hit
             document=documents[passage.passage.document_id],
             score=row[0],
             sentences=passage.sentences,
-            rank_score=float(scores[i]),
+            rank_score=float(fused[i]),
             signals=tuple(row),
         )
         for (i, passage), row in zip(top, signals, strict=True)
