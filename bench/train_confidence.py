@@ -21,10 +21,11 @@ bench/data/confidence/signals-<set>.csv.gz (`--only SET` redoes one set; samples
   (few words shared with the answering passage), all answerable.
 
 `fit` splits by article (never by question), fits a logistic regression over standardised signals,
-calibrates it with isotonic regression on out-of-fold scores (every set but MEASURED_ONLY), chooses MIN_CONFIDENCE from the
-out-of-fold figures, writes service/confidence.json, docs/benchmarks-confidence.json and the
-reliability diagram docs/confidence-reliability.png, and prints the comparison with the alternatives
-(the cosine rule it replaces, gradient boosting).
+calibrates it with isotonic regression on out-of-fold scores (both on every set but MEASURED_ONLY,
+which is only reported), chooses MIN_CONFIDENCE from the out-of-fold figures, writes
+service/confidence.json, docs/benchmarks-confidence.json and the reliability diagram
+docs/confidence-reliability.png, and prints the comparison with the alternatives (the cosine rule it
+replaces, gradient boosting).
 """
 
 from __future__ import annotations
@@ -244,10 +245,10 @@ def learned(data: dict[str, np.ndarray]) -> np.ndarray:
 def out_of_fold(data: dict[str, np.ndarray], method: str) -> np.ndarray:
     """Each question's probability from a model that never saw its article."""
     folds = np.array([fold_of(t) for t in data["title"]])
-    X, y = data["X"], data["right"]
+    X, y, learning = data["X"], data["right"], learned(data)
     raw = np.zeros(len(y))
     for k in range(FOLDS):
-        train, test = (folds != k) & learned(data), folds == k
+        train, test = (folds != k) & learning, folds == k
         if method == "logistic":
             raw[test] = logistic_score(fit_logistic(X[train], y[train]), X[test])
         elif method == "boosting":
@@ -260,7 +261,7 @@ def out_of_fold(data: dict[str, np.ndarray], method: str) -> np.ndarray:
     # Calibrate each fold on the others' out-of-fold scores, so no probability saw its own article.
     probability = np.zeros(len(y))
     for k in range(FOLDS):
-        train, test = (folds != k) & learned(data), folds == k
+        train, test = (folds != k) & learning, folds == k
         xs, ys = isotonic(raw[train], y[train])
         probability[test] = np.interp(raw[test], xs, ys)
     return probability
@@ -336,8 +337,11 @@ def reliability_diagram(probability: np.ndarray, y: np.ndarray, path: Path) -> N
     plt.close(fig)
 
 
-def fit(write: bool = True) -> dict:
-    """Fit the shipped model and compare it with the alternatives; returns the model's JSON."""
+def fit(write: bool = True, show: bool | None = None) -> dict:
+    """Fit the shipped model and compare it with the alternatives; returns the model's JSON.
+
+    `write` writes the model, the figures and the diagram; `show` (by default as `write`) prints them.
+    """
     data = read_signals()
     mixed = learned(data)
     X, y = data["X"][mixed], data["right"][mixed]
@@ -356,6 +360,7 @@ def fit(write: bool = True) -> dict:
         confidence.MODEL_FILE.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         FIGURES_FILE.write_text(json.dumps(comparison, indent=1) + "\n", encoding="utf-8")
         reliability_diagram(probability[mixed], y, DIAGRAM)
+    if write if show is None else show:
         for method, result in comparison.items():
             print(f"\n{method} (MIN_CONFIDENCE {result['threshold']}):")
             for name, f in result.items():
@@ -383,12 +388,23 @@ def main() -> None:
     ex.add_argument("benchmarks", type=Path)
     ex.add_argument("--scale", type=float, default=1.0, help="sample this share of SIZES (for a quick try)")
     ex.add_argument(
-        "--only", nargs="*", help="extract only these sets (removed, v2, offtopic, news, followups, paraphrases)"
+        "--only",
+        nargs="*",
+        help="extract only these sets (removed, v2, offtopic, news, followups, paraphrases)",
     )
-    sub.add_parser("fit")
+    fitting = sub.add_parser("fit")
+    fitting.add_argument(
+        "--learn-all",
+        action="store_true",
+        help="learn from MEASURED_ONLY's sets too, and only print the figures (the comparison in docs)",
+    )
     args = parser.parse_args()
     if args.stage == "extract":
         extract(args.benchmarks, args.scale, args.only)
+    elif args.learn_all:
+        global MEASURED_ONLY
+        MEASURED_ONLY = ()
+        fit(write=False, show=True)
     else:
         fit()
 

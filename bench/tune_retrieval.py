@@ -86,9 +86,14 @@ def choose(grid: list[tuple[dict, list[dict]]]) -> tuple[dict, list[dict]]:
     """The grid point the module docstring's rule picks from (weights, per-folder metrics) pairs."""
     if len(grid[0][1]) == 1:
         return max(grid, key=lambda point: point[1][0]["mrr@10"])
-    reach = max(m[0]["recall@1"] for _, m in grid)
+    reach = max(first["recall@1"] for _, (first, *_) in grid)
     kept = [point for point in grid if point[1][0]["recall@1"] >= reach - TOLERANCE]
-    return max(kept, key=lambda point: (np.mean([m["recall@1"] for m in point[1][1:]]), point[1][0]["recall@1"]))
+
+    def others_first(point: tuple[dict, list[dict]]) -> tuple[float, float]:
+        _, (first, *others) = point
+        return float(np.mean([m["recall@1"] for m in others])), first["recall@1"]
+
+    return max(kept, key=others_first)
 
 
 def main() -> None:

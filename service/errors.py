@@ -1,7 +1,8 @@
 """One family of errors, each carrying the HTTP status, a stable code and a message for people.
 
 The HTTP layer turns any of them into `{"error": {"code": ..., "message": ...}}`; the CLI prints the
-message on one line and exits non-zero. The kinds differ only in their status and default code.
+message on one line and exits non-zero. The kinds differ only in their status and default code (and
+Unauthorized in the header its response carries).
 """
 
 from __future__ import annotations

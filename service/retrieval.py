@@ -45,15 +45,6 @@ class Candidates:
     signals: np.ndarray  # shape (len(ids), len(SIGNALS))
     held: dict[int, Held]  # the candidates' passages with their sentences (missing ones left out)
 
-    @property
-    def passages(self) -> dict[int, Passage]:
-        """The candidates' passages by id."""
-        return {pid: held.passage for pid, held in self.held.items()}
-
-    def sentences(self, ids: list[int]) -> dict[int, list[Sentence]]:
-        """The sentences of some candidates, in reading order (every asked candidate has a list)."""
-        return {pid: list(self.held[pid].sentences) if pid in self.held else [] for pid in ids}
-
 
 def candidates(index: Index, query: Query, depth: int = CANDIDATES) -> Candidates:
     """Gather dense and keyword candidates and compute their signals."""

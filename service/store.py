@@ -121,16 +121,6 @@ class Manifest:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def group_sentences(
-    passage_ids: list[int], where: list[tuple[int, int, int]], vectors: np.ndarray
-) -> dict[int, list[Sentence]]:
-    """`Index.sentence_rows` as lists of sentences per passage (every asked passage has a list)."""
-    result: dict[int, list[Sentence]] = {pid: [] for pid in passage_ids}
-    for (pid, start, end), vector in zip(where, vectors, strict=True):
-        result[pid].append(Sentence(start, end, vector))
-    return result
-
-
 class IndexMissing(RuntimeError):
     """There is no loadable index in the folder."""
 
@@ -666,7 +656,8 @@ class Index:
 
     def sentences(self, passage_ids: list[int]) -> dict[int, list[Sentence]]:
         """The sentences of the given passages, in reading order, with their vectors."""
-        return group_sentences(passage_ids, *self.sentence_rows(passage_ids))
+        held = self.held(passage_ids)
+        return {pid: list(held[pid].sentences) if pid in held else [] for pid in passage_ids}
 
     def sentence_rows(self, passage_ids: list[int]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
         """(passage id, start, end) of the passages' sentences, ordered by passage, and their vectors.
