@@ -11,7 +11,7 @@ import pytest
 from service import confidence
 from service.engine import DEFAULTS
 
-from .conftest import ROOT
+from .conftest import ROOT, SHARED
 
 
 def _training_script():
@@ -30,7 +30,9 @@ def test_the_script_reproduces_the_committed_model_from_the_committed_signals():
         np.testing.assert_allclose(fitted[key], committed[key], rtol=1e-6, atol=1e-9)
     assert fitted["intercept"] == pytest.approx(committed["intercept"], rel=1e-6)
     for key in ("x", "y"):
-        np.testing.assert_allclose(fitted["calibration"][key], committed["calibration"][key], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(
+            fitted["calibration"][key], committed["calibration"][key], rtol=1e-6, atol=1e-9
+        )
 
 
 def test_the_committed_model_reads_only_signals_the_code_computes_and_gives_probabilities():
@@ -59,6 +61,22 @@ def test_the_held_out_confidence_is_calibrated_and_refuses_what_the_documents_la
     assert removed["answered_answerable"] >= 0.9
     assert removed["right_when_answered_answerable"] >= 0.7
     assert figures["offtopic"]["refused_unanswerable"] >= 0.95
+
+
+def test_a_question_of_a_paragraph_removed_set_is_answerable_exactly_when_its_paragraph_is_indexed():
+    """`removed` and its two follow-up versions: the label is what the confidence is measured against."""
+    sets = {
+        name: (passages, questions)
+        for name, passages, questions in _training_script().question_sets(SHARED / "benchmarks")
+        if name.endswith("removed")
+    }
+    assert set(sets) == {"removed", "followups-removed", "conversations-removed"}
+    for name, (passages, questions) in sets.items():
+        indexed = {p["pid"] for p in passages}
+        assert all(q["answerable"] == (q["gold_pid"] in indexed) for q in questions), name
+        answerable = sum(q["answerable"] for q in questions)
+        assert 0.3 < answerable / len(questions) < 0.7, name  # about half the paragraphs are dropped
+        assert all(q.get("history") for q in questions) or name == "removed"
 
 
 def test_a_model_round_trips_through_its_json_and_rejects_unknown_signals(tmp_path):
