@@ -79,9 +79,8 @@ MEASURED_ONLY = ("paraphrases", "followups-removed", "conversations-removed")
 # threshold that leaves the most room on both at once, so that neither is met by a hair.
 KEEP_ANSWERED = 0.90
 REFUSE_UNANSWERABLE = 0.60
-V2_ANSWERED = (
-    0.85  # the issue's squad-v2.0-dev target: refuse 60% of the unanswerable, answer 85% of the rest
-)
+# The issue's squad-v2.0-dev target: refuse 60% of the unanswerable questions, answer 85% of the rest.
+V2_ANSWERED = 0.85
 COLUMNS = ["dataset", "qid", "title", "answerable", "right", *confidence.SIGNALS]
 
 
@@ -421,7 +420,9 @@ def refused_at(
     threshold (refused, answered)."""
     s = data["dataset"] == name
     ok, p = data["answerable"][s] == 1, probability[s]
-    threshold = np.sort(p[ok])[int(np.floor((1 - answered) * ok.sum()))]
+    # The 1e-9 keeps a float product from rounding up a whole number: 0.07 * 100 is 7.000000000000001.
+    may_refuse = int(ok.sum()) - int(np.ceil(answered * ok.sum() - 1e-9))
+    threshold = np.sort(p[ok])[may_refuse]
     return float((p[~ok] < threshold).mean()), float((p[ok] >= threshold).mean())
 
 

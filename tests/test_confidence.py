@@ -105,3 +105,14 @@ def test_the_threshold_leaves_room_on_both_targets_rather_than_meeting_one_by_a_
     }
     assert script.room(data, probability, 0.2) == pytest.approx(0.0)  # refuses exactly 60%
     assert script.choose_threshold(data, probability) == pytest.approx(0.41)  # the lowest of 0.41..0.90
+
+
+def test_the_v2_bound_is_the_most_any_threshold_refuses_at_the_answered_share():
+    """Ten answerable questions and ten unanswerable: answering 8 of 10 allows refusing 6 at most."""
+    script = _training_script()
+    answerable = np.array([0.1, 0.3, 0.5, 0.5, 0.6, 0.7, 0.8, 0.8, 0.9, 0.9])
+    unanswerable = np.array([0.0, 0.1, 0.2, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.9])
+    data = {"dataset": np.array(["v2"] * 20), "answerable": np.array([1] * 10 + [0] * 10)}
+    refused, answered = script.refused_at(data, np.concatenate([answerable, unanswerable]), "v2", 0.8)
+    assert answered == pytest.approx(0.8)  # the threshold is 0.5: it refuses 0.1 and 0.3
+    assert refused == pytest.approx(0.6)  # and every unanswerable question under 0.5
