@@ -97,6 +97,14 @@ def _paragraph(pid: str) -> int:
     return int(pid.rsplit("#", 1)[1])
 
 
+def odd_paragraphs_dropped(passages: list[dict], questions: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The passages without every odd-numbered paragraph of each article, and the questions marked
+    answerable exactly when their paragraph is still there."""
+    kept = [p for p in passages if _paragraph(p["pid"]) % 2 == 0]
+    kept_ids = {p["pid"] for p in kept}
+    return kept, [{**q, "answerable": q["gold_pid"] in kept_ids} for q in questions]
+
+
 def _sample(questions: list[dict], size: int, seed: int) -> list[dict]:
     """A fixed sample: the same questions for the same data, whatever the other sets are."""
     return random.Random(seed).sample(questions, min(size, len(questions)))
@@ -112,9 +120,7 @@ def question_sets(
 
     v1 = benchmarks / "squad-v1.1-dev"
     passages, questions = _passages(v1), read_questions(v1 / "questions.jsonl")
-    kept = [p for p in passages if _paragraph(p["pid"]) % 2 == 0]
-    kept_ids = {p["pid"] for p in kept}
-    removed = [{**q, "answerable": q["gold_pid"] in kept_ids} for q in questions]
+    kept, removed = odd_paragraphs_dropped(passages, questions)
     yield "removed", kept, _sample(removed, size("removed"), SEED)
 
     v2 = benchmarks / "squad-v2.0-dev"
@@ -146,26 +152,14 @@ def question_sets(
         [{**q, "answerable": True} for q in read_questions(followups / "questions.jsonl")],
     )
 
-    # The same follow-ups over a corpus with every odd-numbered paragraph dropped, as in `removed`: a
-    # follow-up whose paragraph is gone is unanswerable. Reported, not learned from (MEASURED_ONLY).
-    yield (
-        "followups-removed",
-        [p for p in _passages(followups) if _paragraph(p["pid"]) % 2 == 0],
-        [
-            {**q, "answerable": _paragraph(q["gold_pid"]) % 2 == 0}
-            for q in read_questions(followups / "questions.jsonl")
-        ],
-    )
-    # And the hand-written conversations (bench/data/conversations), dropped the same way.
-    conversations = ROOT / "bench/data/conversations"
-    yield (
-        "conversations-removed",
-        [p for p in _passages(conversations) if _paragraph(p["pid"]) % 2 == 0],
-        [
-            {**q, "answerable": _paragraph(q["gold_pid"]) % 2 == 0}
-            for q in read_questions(conversations / "questions.jsonl")
-        ],
-    )
+    # The same follow-ups, and the hand-written conversations (bench/data/conversations), over a corpus
+    # with every odd-numbered paragraph dropped, as in `removed`: a follow-up whose paragraph is gone is
+    # unanswerable. Reported, not learned from (MEASURED_ONLY).
+    for name, folder in (("followups", followups), ("conversations", ROOT / "bench/data/conversations")):
+        yield (
+            f"{name}-removed",
+            *odd_paragraphs_dropped(_passages(folder), read_questions(folder / "questions.jsonl")),
+        )
 
     # Paraphrases (also the project's own): answerable questions whose words say little, so that a
     # low word overlap alone does not pass for "the documents do not say".
