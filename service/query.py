@@ -223,12 +223,11 @@ def topic_terms(
     query = keyword_terms(content_words(" ".join(terms)))
     if not query:
         return []
-    found = [n.passage_id for n in index.keyword_search(query, depth)]
-    passages = index.passages(found)
-    if not passages:
+    found = index.held(index.keyword_scores(query, depth)).values()
+    if not found:
         return []
-    titles = {d.id: d.title for d in index.documents(p.document_id for p in passages.values()).values()}
-    held = [stems(p.text) | stems(titles.get(p.document_id, "")) for p in passages.values()]
+    titles = {d.id: d.title for d in index.documents(h.passage.document_id for h in found).values()}
+    held = [h.stems | stems(titles.get(h.passage.document_id, "")) for h in found]
     return [t for t in terms if sum(stems(t) <= words for words in held) >= share * len(held) and stems(t)]
 
 
