@@ -80,8 +80,8 @@ def candidates(index: Index, query: Query, depth: int = CANDIDATES) -> Candidate
 def _best_sentence_scores(held: dict[int, Held], query_vector: np.ndarray) -> dict[int, float]:
     """Each passage's best sentence cosine, from one product of the query with all their sentences.
 
-    The passages' sentence vectors are stacked in passage id order, as `Index.sentence_rows` gives
-    them: the product's rows, and so the scores, are then those the signal weights were tuned with.
+    The passages' sentence vectors are stacked in passage id order, the order the signal weights
+    were tuned with: the product's rows, and so every score, are then bit for bit those.
     """
     ordered = sorted(pid for pid, passage in held.items() if passage.sentences)
     if not ordered:

@@ -659,19 +659,6 @@ class Index:
         held = self.held(passage_ids)
         return {pid: list(held[pid].sentences) if pid in held else [] for pid in passage_ids}
 
-    def sentence_rows(self, passage_ids: list[int]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
-        """(passage id, start, end) of the passages' sentences, ordered by passage, and their vectors.
-
-        The vectors come as one float32 matrix: a question scores a few hundred sentences, and one
-        matrix product beats a few hundred small ones.
-        """
-        found = self.held(passage_ids)
-        ordered = [found[pid] for pid in sorted(found) if found[pid].where]
-        if not ordered:
-            return [], np.zeros((0, self.manifest.dimensions), dtype=np.float32)
-        where = [row for rows in ordered for row in rows.where]
-        return where, np.concatenate([rows.vectors for rows in ordered])
-
     def held(self, ids: Iterable[int]) -> dict[int, Held]:
         """The passages among `ids` with their sentences and stems, from the cache or else the store."""
         found: dict[int, Held] = {}

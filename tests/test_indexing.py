@@ -502,26 +502,23 @@ def test_passages_and_sentences_read_alike_from_the_cache_and_the_store(
     assert len(ids) > 8
 
     def fresh(pids):
-        index = Index(index_dir)  # nothing cached yet
-        return index.passages(pids), index.sentence_rows(pids)
+        return Index(index_dir).held(pids)  # nothing cached yet
 
     monkeypatch.setattr(store, "CACHED_PASSAGES", 5)
     index = Index(index_dir)
     for pids in (ids[:4], ids[2:9], ids[::-1], [ids[3], ids[3], 10_000, ids[0]], []):
         for _ in range(2):  # cold, then warm (or partly evicted)
-            passages, (where, vectors) = index.passages(pids), index.sentence_rows(pids)
-            expected_passages, (expected_where, expected_vectors) = fresh(pids)
-            assert passages == expected_passages and where == expected_where
-            assert vectors.dtype == np.float32 and np.array_equal(vectors, expected_vectors)
-            # What retrieval reads: the same sentences as objects, and the stems of the text.
-            held = index.held(pids)
-            assert {pid: h.passage for pid, h in held.items()} == expected_passages
-            for h in held.values():
+            held, expected = index.held(pids), fresh(pids)
+            assert set(held) == set(expected) == set(pids) - {10_000}
+            assert index.passages(pids) == {pid: h.passage for pid, h in expected.items()}
+            for pid, h in held.items():
+                assert h.passage == expected[pid].passage and h.where == expected[pid].where
+                assert h.vectors.dtype == np.float32 and np.array_equal(h.vectors, expected[pid].vectors)
+                # What retrieval reads: the same sentences as objects, and the stems of the text.
                 assert h.stems == text.stems(h.passage.text)
                 assert [(s.start, s.end) for s in h.sentences] == [(a, b) for _, a, b in h.where]
                 assert all(np.array_equal(s.vector, v) for s, v in zip(h.sentences, h.vectors, strict=True))
             assert len(index._rows) <= 5
-    assert [w[0] for w in index.sentence_rows(ids)[0]] == sorted(w[0] for w in index.sentence_rows(ids)[0])
     # The hits' documents are kept too, and read alike.
     monkeypatch.setattr(store, "CACHED_DOCUMENTS", 1)
     everything = Index(index_dir).documents()
