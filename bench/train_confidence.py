@@ -224,7 +224,10 @@ def write_signals(name: str, rows: list[list]) -> None:
     print(f"wrote {len(rows)} rows to {path.relative_to(ROOT)}")
 
 
-def read_signals(folder: Path = SIGNALS_DIR) -> dict[str, np.ndarray]:
+def read_signals(
+    folder: Path = SIGNALS_DIR, reported: tuple[str, ...] = MEASURED_ONLY
+) -> dict[str, np.ndarray]:
+    """Every extracted set's rows; `learn` marks those of the sets the model learns from (not `reported`)."""
     rows = []
     for path in sorted(folder.glob("signals-*.csv.gz")):
         with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
@@ -236,6 +239,7 @@ def read_signals(folder: Path = SIGNALS_DIR) -> dict[str, np.ndarray]:
         "answerable": np.array([int(r["answerable"]) for r in rows]),
         "right": np.array([int(r["right"]) for r in rows]),
         "X": np.array([[float(r[s]) for s in confidence.SIGNALS] for r in rows]),
+        "learn": np.array([r["dataset"] not in reported for r in rows], dtype=bool),
     }
 
 
@@ -261,15 +265,10 @@ def isotonic(scores: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(iso.X_thresholds_, dtype=np.float64), np.asarray(iso.y_thresholds_, dtype=np.float64)
 
 
-def learned(data: dict[str, np.ndarray]) -> np.ndarray:
-    """Which rows the model and its calibration learn from (every set but MEASURED_ONLY)."""
-    return ~np.isin(data["dataset"], MEASURED_ONLY)
-
-
 def out_of_fold(data: dict[str, np.ndarray], method: str) -> np.ndarray:
     """Each question's probability from a model that never saw its article."""
     folds = np.array([fold_of(t) for t in data["title"]])
-    X, y, learning = data["X"], data["right"], learned(data)
+    X, y, learning = data["X"], data["right"], data["learn"]
     raw = np.zeros(len(y))
     for k in range(FOLDS):
         train, test = (folds != k) & learning, folds == k
@@ -307,7 +306,7 @@ def figures(data: dict[str, np.ndarray], probability: np.ndarray, threshold: flo
             "right_when_answered_answerable": float(right[ok & given].mean()) if (ok & given).any() else None,
             "ece": ece(probability[s], data["right"][s]),
         }
-    mixed = learned(data)  # the pooled calibration is over the sets the model learns from
+    mixed = data["learn"]  # the pooled calibration is over the sets the model learns from
     out["all"] = {"ece": ece(probability[mixed], data["right"][mixed]), "questions": int(mixed.sum())}
     return out
 
@@ -361,13 +360,14 @@ def reliability_diagram(probability: np.ndarray, y: np.ndarray, path: Path) -> N
     plt.close(fig)
 
 
-def fit(write: bool = True, show: bool | None = None) -> dict:
+def fit(write: bool = True, show: bool | None = None, reported: tuple[str, ...] = MEASURED_ONLY) -> dict:
     """Fit the shipped model and compare it with the alternatives; returns the model's JSON.
 
-    `write` writes the model, the figures and the diagram; `show` (by default as `write`) prints them.
+    `write` writes the model, the figures and the diagram; `show` (by default as `write`) prints them;
+    `reported` are the sets asked and reported but not learned from.
     """
-    data = read_signals()
-    mixed = learned(data)
+    data = read_signals(reported=reported)
+    mixed = data["learn"]
     X, y = data["X"][mixed], data["right"][mixed]
     comparison, held_out = {}, {}
     for method in ("cosine", "logistic", "boosting"):
@@ -425,7 +425,6 @@ def _fmt(value: object) -> str:
 
 
 def main() -> None:
-    global MEASURED_ONLY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="stage", required=True)
     ex = sub.add_parser("extract")
@@ -449,8 +448,7 @@ def main() -> None:
     if args.stage == "extract":
         extract(args.benchmarks, args.scale, args.only)
     elif args.learn:
-        MEASURED_ONLY = tuple(name for name in MEASURED_ONLY if name not in args.learn)
-        fit(write=False, show=True)
+        fit(write=False, show=True, reported=tuple(name for name in MEASURED_ONLY if name not in args.learn))
     else:
         fit()
 

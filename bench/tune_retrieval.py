@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import random
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service import retrieval
-from service.evaluation import benchmark_engine
+from service.evaluation import benchmark_engine, read_questions
 from service.query import read
 
 # The sentence weight is held at 2.0: only the ratios rank, and recency (0.1) keeps its scale.
@@ -63,7 +62,7 @@ def row(name: str, m: dict) -> str:
 
 def folder_cases(folder: Path, limit: int | None) -> Cases:
     """Every answerable question's candidates, with which of them are the gold passage."""
-    questions = [json.loads(x) for x in (folder / "questions.jsonl").read_text().splitlines()]
+    questions = read_questions(folder / "questions.jsonl")
     questions = [q for q in questions if not q.get("is_impossible") and q.get("gold_pid")]
     if limit:
         questions = random.Random(0).sample(questions, min(limit, len(questions)))
@@ -73,7 +72,7 @@ def folder_cases(folder: Path, limit: int | None) -> Cases:
         vectors = engine.embedder.encode([q["question"] for q in questions])
         for q, vector in zip(questions, vectors, strict=True):
             found = retrieval.candidates(index, read(q["question"], vector))
-            passages = index.passages(found.ids)
+            passages = {pid: held.passage for pid, held in found.held.items()}  # read by `candidates`
             docs_by_id = index.documents(p.document_id for p in passages.values())
             gold = np.array(
                 [by_path[docs_by_id[passages[pid].document_id].path] == q["gold_pid"] for pid in found.ids]

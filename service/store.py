@@ -473,17 +473,16 @@ class Held:
     """
 
     passage: Passage
-    where: list[tuple[int, int, int]]  # (passage id, start, end) per sentence, in reading order
     vectors: np.ndarray  # float32 (stored as float16), one row per sentence
     sentences: tuple[Sentence, ...]  # the same sentences, each with its row of `vectors`
     stems: frozenset[str]  # `text.stems` of the passage's text (its coverage of a question)
 
     @classmethod
-    def of(cls, passage: Passage, where: list[tuple[int, int, int]], vectors: np.ndarray) -> Held:
-        """The passage with its sentences' spans and vectors, the sentences and stems made from them."""
-        pairs = zip(where, vectors, strict=True)
-        sentences = tuple(Sentence(start, end, vector) for (_, start, end), vector in pairs)
-        return cls(passage, where, vectors, sentences, stems(passage.text))
+    def of(cls, passage: Passage, spans: list[tuple[int, int]], vectors: np.ndarray) -> Held:
+        """The passage with its sentences' (start, end) spans, in reading order, and their vectors."""
+        pairs = zip(spans, vectors, strict=True)
+        sentences = tuple(Sentence(start, end, vector) for (start, end), vector in pairs)
+        return cls(passage, vectors, sentences, stems(passage.text))
 
 
 @dataclass(frozen=True)
@@ -692,7 +691,7 @@ class Index:
             held = sentences[pid]
             vectors = np.frombuffer(b"".join(r[3] for r in held), dtype=np.float16).astype(np.float32)
             shape = (len(held), self.manifest.dimensions)
-            fresh[pid] = Held.of(passage, [r[:3] for r in held], vectors.reshape(shape))
+            fresh[pid] = Held.of(passage, [(r[1], r[2]) for r in held], vectors.reshape(shape))
         with self._rows_lock:
             self._rows.update(fresh)
             for old in list(self._rows)[: max(0, len(self._rows) - CACHED_PASSAGES)]:

@@ -102,6 +102,7 @@ def test_the_threshold_leaves_room_on_both_targets_rather_than_meeting_one_by_a_
         "dataset": np.array(["removed"] * 200),
         "answerable": np.array([1] * 100 + [0] * 100),
         "right": np.array([1] * 100 + [0] * 100),
+        "learn": np.ones(200, dtype=bool),
     }
     assert script.room(data, probability, 0.2) == pytest.approx(0.0)  # refuses exactly 60%
     assert script.choose_threshold(data, probability) == pytest.approx(0.41)  # the lowest of 0.41..0.90
