@@ -16,7 +16,7 @@ from . import confidence
 from .documents import page_of
 from .query import Query
 from .retrieval import SIGNALS, Hit
-from .text import stems
+from .text import date_stems, names_a_date, said_on, stems
 
 NOT_FOUND = (
     "The documents may not say this. The closest passages are listed below, but none of them is likely to "
@@ -141,10 +141,14 @@ class Quote:
     score: float
 
 
-def features(query: Query, sentence: str) -> dict[str, float]:
-    """The lexical signals of one candidate sentence (the embedding ones are added by the caller)."""
+def features(query: Query, sentence: str, implied: frozenset[str] = frozenset()) -> dict[str, float]:
+    """The lexical signals of one candidate sentence (the embedding ones are added by the caller).
+
+    `implied` are stems the sentence states without writing them: the date of a news sentence that
+    says "on Friday" (`text.said_on`).
+    """
     q_words, kind = query.stems, query.kind
-    s_words = stems(sentence)
+    s_words = stems(sentence) | implied if implied else stems(sentence)
     shared = len(q_words & s_words)
     signals = {
         "overlap": shared / len(q_words) if q_words else 0.0,
@@ -200,6 +204,7 @@ def score_sentences(query: Query, hits: list[Hit]) -> list[tuple[Quote, dict[str
     """
     already_said, kind, vector = query.already_said, query.kind, query.vector
     topic = stems(query.context)
+    dated = names_a_date(query.stems)  # only then can a sentence's implied date count
     weights: list[float] = []  # WEIGHTS in the order of the signals, summed in that order
     scored = []
     for n, hit in enumerate(hits[:CANDIDATE_PASSAGES], start=1):
@@ -208,7 +213,7 @@ def score_sentences(query: Query, hits: list[Hit]) -> list[tuple[Quote, dict[str
         off_topic = OFF_TOPIC_PENALTY * len(missing) / len(topic) if topic else 0.0
         for sentence in hit.sentences:
             text = text_of[sentence.start : sentence.end]
-            signals = features(query, text)
+            signals = features(query, text, said_on(text, hit.document.published) if dated else frozenset())
             said = bool(already_said) and text in already_said and not (kind and signals[kind])
             signals["similarity"] = float(sentence.vector @ vector)
             signals["passage"] = hit.score
@@ -286,8 +291,9 @@ def confidence_signals(
     top = hits[0]
     retrieved = dict(zip(SIGNALS, top.signals, strict=True)) if top.signals else {}
     best, best_signals = ranked[0]
-    passage_words = stems(top.passage.text)
-    quoted = frozenset().union(*(stems(hits[q.n - 1].passage.text[q.start : q.end]) for q in quotes))
+    # The article's date is evidence for a month or year the question names (`text.date_stems`).
+    passage_words = stems(top.passage.text) | date_stems(top.document.published)
+    quoted = frozenset().union(*(_said(hits[q.n - 1], q) for q in quotes))
     entities = query.entities
     return {
         "passage_cosine": top.score,
@@ -310,6 +316,12 @@ def confidence_signals(
         "question_words": float(len(query.stems)),
         "follow_up": float(bool(query.context)),
     }
+
+
+def _said(hit: Hit, quote: Quote) -> frozenset[str]:
+    """The stems a quoted sentence states, its implied date among them (`text.said_on`)."""
+    text = hit.passage.text[quote.start : quote.end]
+    return stems(text) | said_on(text, hit.document.published)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 from .documents import Document
 from .query import Query
 from .store import Held, Index, Passage, Sentence
+from .text import date_stems, names_a_date
 
 CANDIDATES = 50  # from each of the dense and the keyword search
 SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
@@ -60,7 +61,9 @@ def candidates(index: Index, query: Query, depth: int = CANDIDATES) -> Candidate
     held = index.held(ids)
     best_keyword = max(keyword.values(), default=0.0) or 1.0
     q_words = query.search_stems
-    recency = _recency(index.published(ids)) if query.recent else {}
+    dated = names_a_date(q_words)
+    published = index.published(ids) if query.recent or dated else {}
+    recency = _recency(published) if query.recent else {}
     best_sentence = _best_sentence_scores(held, query_vector)
     # One column at a time, each divided as numpy divides: the same floats as one row at a time.
     signals = np.empty((len(ids), len(SIGNALS)), dtype=np.float64)
@@ -69,7 +72,14 @@ def candidates(index: Index, query: Query, depth: int = CANDIDATES) -> Candidate
     signals[:, 1] /= best_keyword
     signals[:, 2] = [best_sentence.get(pid, score) for pid, score in dense.items()]
     if q_words:
-        signals[:, 3] = [len(q_words & held[pid].stems) if pid in held else 0 for pid in ids]
+        # A month or a year the question names counts as covered by every passage of an article of
+        # that date ("dismissed in July 2022": the article of 2022-07-15 says "on Friday").
+        signals[:, 3] = [
+            len(q_words & (held[pid].stems | date_stems(published.get(pid)) if dated else held[pid].stems))
+            if pid in held
+            else 0
+            for pid in ids
+        ]
         signals[:, 3] /= len(q_words)
     else:
         signals[:, 3] = 0.0

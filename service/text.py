@@ -56,6 +56,46 @@ def stem_words(words: Iterable[str]) -> frozenset[str]:
     return frozenset(_stem(w) for w in words)
 
 
+_MONTHS = "January February March April May June July August September October November December".split()
+
+
+@lru_cache(maxsize=4096)
+def date_stems(published: str | None) -> frozenset[str]:
+    """The stems of an article's date as a question would name it: month, year and day ("July 2022").
+
+    A news passage says "on Friday"; the article's date says which Friday. So a question that names
+    the month or the year finds it in every passage of the article, as a reader of the article would.
+    Empty for an undated article or a date not written `YYYY-MM-DD`.
+    """
+    if not published or len(published) < 10 or published[4] != "-" or published[7] != "-":
+        return frozenset()
+    year, month, day = published[:4], published[5:7], published[8:10]
+    if not (year.isdigit() and month.isdigit() and day.isdigit() and 1 <= int(month) <= 12):
+        return frozenset()
+    return stems(f"{_MONTHS[int(month) - 1]} {year} {int(day)}")
+
+
+# Words by which a news sentence dates what it reports to the article's own day or week ("On Friday").
+_RELATIVE_DAY = re.compile(
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tonight|"
+    r"(this|last) week)\b",
+    re.I,
+)
+
+
+def said_on(sentence: str, published: str | None) -> frozenset[str]:
+    """The stems of the date a sentence speaks of without writing it: the article's, when the sentence
+    dates what it reports by the day ("On Friday", "yesterday"); empty otherwise."""
+    if not published or not _RELATIVE_DAY.search(sentence):
+        return frozenset()
+    return date_stems(published)
+
+
+def names_a_date(words: Iterable[str]) -> bool:
+    """Whether stems of a question hold a month or a plausible year: only then can a date be evidence."""
+    return any(w in _MONTH_STEMS or (len(w) == 4 and w.isdigit() and "1500" <= w <= "2199") for w in words)
+
+
 def keyword_query(text: str) -> tuple[str, ...]:
     """The keyword query of `text`: its content words, sorted; empty when it has none."""
     return keyword_terms(content_words(text))
@@ -72,6 +112,7 @@ def keyword_terms(terms: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({w for w in terms if w}))
 
 
+_MONTH_STEMS = stem_words(m.lower() for m in _MONTHS)
 _PORTER = Stemmer.Stemmer("porter")
 _ALPHANUMERIC = re.compile(r"[^\W_]+")
 _LONGEST_TOKEN = 255  # longer runs (never words) are left out of the keyword index

@@ -7,7 +7,16 @@ from itertools import pairwise
 
 from service.indexing import build_index
 from service.store import Index
-from service.text import content_words, keyword_query, keyword_terms, keyword_tokens, stems
+from service.text import (
+    content_words,
+    date_stems,
+    keyword_query,
+    keyword_terms,
+    keyword_tokens,
+    names_a_date,
+    said_on,
+    stems,
+)
 
 
 def test_the_keyword_query_is_every_content_word_once():
@@ -94,3 +103,24 @@ def test_keyword_search_finds_and_scores_what_the_fts5_table_did(corpus, tmp_pat
 def test_a_typographic_apostrophe_reads_as_a_plain_one():
     assert content_words("Russia’s agency") == content_words("Russia's agency") == {"russia's", "agency"}
     assert stems("Russia’s agency") == stems("Russia's agency") == stems("Russia agency")
+
+
+def test_an_articles_date_is_read_as_a_question_names_a_date():
+    assert date_stems("2022-07-15") == stems("July 2022 15") == stems("15 July, 2022")
+    assert date_stems("2023-12-01") == stems("December 2023 1")
+    for not_a_day in (None, "", "2022", "2022-07", "2022-13-01", "July 2022", "15/07/2022"):
+        assert date_stems(not_a_day) == frozenset(), not_a_day
+
+
+def test_only_a_question_naming_a_month_or_year_reads_dates_as_evidence():
+    assert names_a_date(stems("Who was dismissed in July?")) and names_a_date(stems("Who left in 2022?"))
+    assert not names_a_date(stems("Who replaced him?"))
+    assert not names_a_date(stems("How many of the 1200 seats were won?")), "not a plausible year"
+
+
+def test_a_sentence_dated_by_its_day_states_the_articles_date_and_no_other_does():
+    said = "On Friday the Kremlin announced the dismissal of Rogozin."
+    assert said_on(said, "2022-07-15") == date_stems("2022-07-15")
+    assert said_on("Rogozin had threatened in February to leave.", "2022-07-15") == frozenset()
+    assert said_on("Yesterday the crew landed.", "2023-08-24") == stems("August 2023 24")
+    assert said_on(said, None) == frozenset(), "an undated article dates nothing"
