@@ -9,14 +9,14 @@ refers to.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .embedding import Embedder
 from .store import Index
-from .text import STOPWORDS, content_words, keyword_terms, plain, stem_words, stems
+from .text import STOPWORDS, content_words, english_word, keyword_terms, plain, stem_words, stems
 
 # Words that make a question lean on what was said before: personal pronouns, "there", a leading
 # "and ...?" or "what about ...?". ("this" and "that" are left out: most questions use them as
@@ -46,6 +46,9 @@ _NAME_WORD = re.compile(r"\b[A-Z][\w’'-]*[\w]")
 _PERSON = re.compile(r"\b(he|him|his|she|her|hers)\b", re.I)
 _TERM = re.compile(r"[\w’'-]*\w")
 _TOKEN = re.compile(r"[\w’'-]+")
+# The words worth respelling (`respell`): letters only, five or more; shorter ones have too many
+# neighbours one edit away.
+_SPELLABLE = re.compile(r"\b[^\W\d_]{5,}\b")
 _NUMBER_ASKED = re.compile(r"\bhow (many|much|far|high|long|big|large|old|often|fast)\b")
 _TIME_ASKED = re.compile(r"\b(when|what year|which year|what date|what day|what month)\b")
 _PERSON_ASKED = re.compile(r"\b(who|whom|whose)\b")
@@ -81,10 +84,11 @@ class Query:
     recent: bool  # asks about the present, so newer articles win among equals
     context: str = ""  # the conversation's topic terms it leans on; "" when it stands on its own
     already_said: str = ""  # the previous answer, as the user saw it
+    spelled: str = ""  # the question as the documents spell its words (`respell`); "" when unchanged
 
     @property
     def lowered(self) -> str:
-        return self.text.lower()
+        return (self.spelled or self.text).lower()
 
 
 def answer_type(question: str) -> str | None:
@@ -108,11 +112,17 @@ def read(
     context: str = "",
     already_said: str = "",
     referents: str = "",
+    spelled: str = "",
 ) -> Query:
-    """A `Query` from a question, its vector and (for a follow-up) its context: the pure part of `analyse`."""
-    own = content_words(question)
+    """A `Query` from a question, its vector and (for a follow-up) its context: the pure part of `analyse`.
+
+    `spelled` is the question as the documents spell it (`respell`): its words are what the question's
+    words, names and keyword query are read from. `text` stays as asked.
+    """
+    words = spelled or question
+    own = content_words(words)
     both = own | content_words(context) if context else own
-    written = _TOKEN.findall(question)
+    written = _TOKEN.findall(words)
     own_stems = stem_words(own)
     return Query(
         text=question,
@@ -126,12 +136,13 @@ def read(
             for i, w in enumerate(written)
             if ((i and w[0].isupper()) or any(c.isdigit() for c in w)) and w.lower() not in STOPWORDS
         ),
-        kind=answer_type(question),
+        kind=answer_type(words),
         search_stems=stem_words(both) if context else own_stems,
         keyword=keyword_terms(both),
-        recent=bool(_RECENCY.search(question) or (context and _RECENCY.search(context))),
+        recent=bool(_RECENCY.search(words) or (context and _RECENCY.search(context))),
         context=context,
         already_said=already_said,
+        spelled=spelled if spelled != question else "",
     )
 
 
@@ -143,14 +154,28 @@ def analyse(
     weight: float = CONTEXT_WEIGHT,
     share: float = TOPIC_SHARE,
 ) -> Query:
-    """Read `question` in its conversation: find what it leans on, embed it, and build its `Query`."""
-    context = conversation_context(index, question, history, share)
+    """Read `question` in its conversation: find what it leans on, embed it, and build its `Query`.
+
+    The question and the earlier ones are first respelled as the documents spell their words
+    (`respell`), so a name written another way ("Roscosmos", "Krikalyov") still finds its passages.
+    """
+
+    def known(word: str) -> bool:
+        return embedder.count_tokens(word) == 1
+
+    spelled = respell(index, question, known)
+    if history:
+        history = [
+            {**turn, "content": respell(index, turn["content"], known)} if turn["role"] == "user" else turn
+            for turn in history
+        ]
+    context = conversation_context(index, spelled, history, share)
     if context:
-        own, earlier = embedder.encode([question, context])
+        own, earlier = embedder.encode([spelled, context])
         blended = own + weight * earlier
         vector = (blended / np.linalg.norm(blended)).astype(np.float32)
     else:
-        vector = embedder.encode([question])[0]
+        vector = embedder.encode([spelled])[0]
     said = _last_exchange(history)[1]
     return read(
         question,
@@ -158,7 +183,29 @@ def analyse(
         context=context,
         already_said=said,
         referents=referents(history) if context else "",
+        spelled=spelled,
     )
+
+
+def respell(index: Index, text: str, known: Callable[[str], bool]) -> str:
+    """`text` with each word that no passage holds written as the passages write it (`Index.spelled_as`).
+
+    Only words of five letters or more are read, and never a word of English (`text.english_word`)
+    or a whole word of the model's vocabulary (`known`): "lender" and "westerly" are words in their
+    own right, not other spellings of the "leader" and "western" the passages hold. A replacement
+    keeps the written word's capital.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group()
+        if index.holds(word) or english_word(word) or known(word):
+            return word
+        spelled = index.spelled_as(word)
+        if spelled is None:
+            return word
+        return spelled.capitalize() if word[0].isupper() else spelled
+
+    return _SPELLABLE.sub(replace, text)
 
 
 def _last_exchange(history: History) -> tuple[str, str]:

@@ -28,7 +28,7 @@ import tantivy
 
 from .documents import Document
 from .errors import RebuildInProgress
-from .text import keyword_tokens, stems
+from .text import WORDS, keyword_tokens, plain, stems, within_edits
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -461,6 +461,10 @@ class BuildLock:
 CACHED_PASSAGES = 4096  # per loaded index: see Index._rows
 CACHED_DOCUMENTS = 256  # per loaded index: see Index.documents
 CACHED_CLAUSES = 65536  # per loaded index: see Index._clause
+# Respelling a word no passage holds (Index.spelled_as): the passages a fuzzy search reads for the
+# spellings they use, and the edits allowed (one, two from this many letters on).
+SPELLING_PASSAGES = 20
+TWO_EDITS_FROM = 8
 
 
 @dataclass(frozen=True)
@@ -559,6 +563,7 @@ class Index:
         self._rows: dict[int, Held] = {}
         self._docs: dict[str, Document] = {}
         self._clauses: dict[tuple[str, ...], tuple[tantivy.Occur, tantivy.Query] | None] = {}
+        self._spellings: dict[str, str | None] = {}
         self._rows_lock = threading.Lock()
 
     @property
@@ -642,6 +647,61 @@ class Index:
             self._clauses.clear()
         self._clauses[tokens] = clause
         return clause
+
+    def holds(self, word: str) -> bool:
+        """Whether any passage (or its article's title) holds `word` in some form, as keyword search reads it."""
+        tokens = _word_tokens(word)
+        searcher = self._keywords[0]
+        return bool(tokens) and all(searcher.doc_freq("text", token) for token in tokens)
+
+    def spelled_as(self, word: str) -> str | None:
+        """How the passages spell `word` when none holds it as written, else None: "Roskosmos" for
+        "Roscosmos", "Krikalev" for "Krikalyov".
+
+        The candidates are the words of the passages a fuzzy keyword search finds, within one edit of
+        `word` (two from TWO_EDITS_FROM letters on) and with its first letter: fewest edits win, then
+        the spelling most of those passages use. Cached per word: the index never changes once loaded.
+        """
+        key = word.lower()
+        if key in self._spellings:
+            return self._spellings[key]
+        spelled: str | None = None
+        tokens = _word_tokens(key)
+        if len(tokens) == 1 and not self.holds(key):
+            limit = 2 if len(key) >= TWO_EDITS_FROM else 1
+            searcher, schema = self._keywords
+            query = tantivy.Query.fuzzy_term_query(schema, "text", tokens[0], distance=limit)
+            # A fuzzy match scores alike in every passage: the lowest ids make the choice repeatable.
+            hits = searcher.search(
+                query, SPELLING_PASSAGES, count=False, order_by_field="id", order=tantivy.Order.Asc
+            ).hits
+            ids = [int(pid or 0) for pid in searcher.fast_field_values("id", [a for _, a in hits])]
+            counts: dict[str, list[int]] = {}  # candidate -> [edits, passages holding it]
+            for text in self._texts(ids):
+                for candidate in {plain(w) for w in WORDS.findall(text)}:
+                    if candidate[:1] != key[:1] or candidate == key or not candidate.isalpha():
+                        continue
+                    edits = within_edits(key, candidate, limit)
+                    if edits is not None:
+                        counts.setdefault(candidate, [edits, 0])[1] += 1
+            if counts:
+                spelled = min(counts, key=lambda c: (counts[c][0], -counts[c][1], c))
+        if len(self._spellings) >= CACHED_CLAUSES:
+            self._spellings.clear()
+        self._spellings[key] = spelled
+        return spelled
+
+    def _texts(self, ids: list[int]) -> list[str]:
+        """Each passage's text with its article's title, as the keyword index holds them."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._db().execute(
+            f"SELECT d.title || ' ' || p.text FROM passages p JOIN documents d ON d.id = p.document_id "
+            f"WHERE p.id IN ({marks})",
+            ids,
+        )
+        return [row[0] for row in rows]
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """The stored vectors of the given passages, in order."""

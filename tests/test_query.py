@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from service import answer, retrieval, store, text
-from service.query import analyse, leans_on_history, read
+from service.indexing import build_index
+from service.query import analyse, leans_on_history, read, respell
 
 from .test_retrieval import ROGOZIN_TURN
 
@@ -42,6 +43,50 @@ def test_the_keyword_query_keeps_every_content_word():
     """No budget of the rarest words any more: the pruned keyword search takes them all at any size."""
     query = read("Will Kikina fly Soyuz flights to the station?", unit(1, 0))
     assert query.keyword == ("flights", "fly", "kikina", "soyuz", "station")
+
+
+def test_a_respelled_question_is_read_from_the_documents_spelling_and_shown_as_asked():
+    query = read("What did Krikalyov say?", unit(1, 0), spelled="What did Krikalev say?")
+    assert query.text == "What did Krikalyov say?" and query.spelled == "What did Krikalev say?"
+    assert "krikalev" in query.keyword and "krikalev" in query.tokens and "krikalyov" not in query.tokens
+    assert "krikalev" in query.lowered
+    assert read("Who?", unit(1, 0), spelled="Who?").spelled == "", "unchanged is not respelled"
+
+
+def test_respell_replaces_only_long_words_no_passage_holds_and_the_model_does_not_know(
+    corpus, tmp_path, fake_embedder
+):
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = store.Index(tmp_path / "index")
+    question = "Who headed ROSCOSMOS, Roscosmos or roscosmos before Rogozin?"
+    assert respell(index, question, known=lambda word: False) == (
+        "Who headed Roskosmos, Roskosmos or roskosmos before Rogozin?"
+    )
+    assert respell(index, question, known=lambda word: word.lower() == "roscosmos") == question
+    assert respell(index, "Is Sojuz safe?", known=lambda word: False) == "Is Soyuz safe?"
+    assert respell(index, "Is Erth safe?", known=lambda word: False) == "Is Erth safe?", "four letters: left"
+    assert index.spelled_as("westerly") == "western", "two edits from a word the passages hold..."
+    assert respell(index, "Were the sanctions westerly?", known=lambda word: False) == (
+        "Were the sanctions westerly?"
+    ), "...but a word of English is left as it is"
+
+
+def test_names_spelled_another_way_find_the_same_answers(news_index, embedder):
+    from service.engine import Engine, Settings
+
+    engine = Engine(Settings.from_config(news_index), embedder=embedder)
+    for asked, written in (("Krikalyov", "Krikalev"), ("Roscosmos", "Roskosmos")):
+        question = (
+            f"What did {asked} say?"
+            if asked == "Krikalyov"
+            else f"Who was the boss of {asked} before Borisov?"
+        )
+        as_asked, as_written = engine.ask(question), engine.ask(question.replace(asked, written))
+        assert as_asked.answered and as_asked.answer == as_written.answer, (
+            as_asked.answer,
+            as_written.answer,
+        )
+        assert as_asked.question == question, "the question is shown as it was asked"
 
 
 @pytest.fixture

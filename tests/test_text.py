@@ -5,17 +5,22 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from service.indexing import build_index
 from service.store import Index
 from service.text import (
     content_words,
     date_stems,
+    english_word,
     keyword_query,
     keyword_terms,
     keyword_tokens,
     names_a_date,
     said_on,
     stems,
+    within_edits,
 )
 
 
@@ -124,3 +129,44 @@ def test_a_sentence_dated_by_its_day_states_the_articles_date_and_no_other_does(
     assert said_on("Rogozin had threatened in February to leave.", "2022-07-15") == frozenset()
     assert said_on("Yesterday the crew landed.", "2023-08-24") == stems("August 2023 24")
     assert said_on(said, None) == frozenset(), "an undated article dates nothing"
+
+
+def _edits(a: str, b: str) -> int:
+    """The textbook edit distance, every cell computed: what `within_edits` must agree with."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        row, previous = [i] + [0] * len(b), row
+        for j, y in enumerate(b, start=1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y))
+    return row[-1]
+
+
+def test_within_edits_counts_the_edits_between_two_spellings():
+    assert within_edits("roscosmos", "roskosmos", 1) == 1
+    assert within_edits("krikalyov", "krikalev", 2) == 2 and within_edits("krikalyov", "krikalev", 1) is None
+    assert within_edits("soyuz", "soyuz", 0) == 0 and within_edits("kitten", "sitting", 3) == 3
+    assert within_edits("", "ab", 2) == 2 and within_edits("ab", "", 1) is None
+
+
+@given(st.text("abcde", max_size=9), st.text("abcde", max_size=9), st.integers(0, 3))
+def test_within_edits_is_the_edit_distance_when_within_the_limit_and_none_beyond(a, b, limit):
+    distance = _edits(a, b)
+    assert within_edits(a, b, limit) == (distance if distance <= limit else None)
+
+
+def test_a_name_spelled_another_way_is_read_as_the_passages_spell_it(corpus, tmp_path, fake_embedder):
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = Index(tmp_path / "index")
+    assert index.holds("Roskosmos") and not index.holds("Roscosmos")
+    assert index.spelled_as("Roscosmos") == "roskosmos"  # one edit
+    assert index.spelled_as("Krikalyov") == "krikalev"  # two edits, in a word of eight letters or more
+    assert index.spelled_as("Rogozin") is None, "a word the passages hold is left as it is"
+    assert index.spelled_as("Bogozin") is None, "another first letter is another word"
+    assert index.spelled_as("Zzyzxvark") is None, "nothing near it"
+
+
+def test_words_of_english_are_told_from_slips_and_transliterated_names():
+    for word in ("lender", "Westerly", "restated", "facet", "trait", "Soyuz"):
+        assert english_word(word), word
+    for word in ("Krikalyov", "Roscosmos", "Roskosmos", "goverment", "seperated", "Sojuz"):
+        assert not english_word(word), word
