@@ -103,6 +103,7 @@ class Answer:
     """The reply to one question, shaped exactly like the HTTP response body."""
 
     question: str
+    read_as: str | None  # the question as the documents spell its words, when they spell one another way
     answer: str
     answered: bool
     confidence: float  # the estimated probability that `answer` is right (service/confidence.py)
@@ -363,9 +364,10 @@ def compose(
     `min_confidence`; below that the closest passages are still cited, but nothing is quoted as an answer.
     """
     found = draft(query, hits)
+    read_as = query.spelled or None
     if not found.text:
-        return Answer(query.text, NOT_FOUND, False, 0.0, took_ms, found.citations)
+        return Answer(query.text, read_as, NOT_FOUND, False, 0.0, took_ms, found.citations)
     probability = round((model or confidence.load()).probability(found.signals), 4)
     if probability < min_confidence:
-        return Answer(query.text, NOT_FOUND, False, probability, took_ms, found.citations)
-    return Answer(query.text, found.text, True, probability, took_ms, found.citations)
+        return Answer(query.text, read_as, NOT_FOUND, False, probability, took_ms, found.citations)
+    return Answer(query.text, read_as, found.text, True, probability, took_ms, found.citations)

@@ -262,6 +262,10 @@ ABOUT = {  # descriptions of the fields of the models derived from dataclasses
     "passage": "Exactly the document's text from `start` to `end`.",
     "page": "The page the passage starts on (PDF documents), else null.",
     "score": "Cosine similarity between question and passage.",
+    "read_as": (
+        "The question as the documents spell its words, when it named something another way "
+        '("Roscosmos" read as their "Roskosmos"); null when read as asked.'
+    ),
     "answer": "Quoted sentences, each followed by `[n]`.",
     "answered": "False when the documents do not say.",
     "embedded": "Passages embedded so far.",

@@ -14,13 +14,20 @@ CITATION_FIELDS = {
 }  # fmt: skip
 
 
+def test_a_name_spelled_another_way_is_answered_and_says_how_it_was_read(client):
+    body = client.post("/api/ask", json={"question": "What did Krikalyov say?"}).get_json()
+    assert body["question"] == "What did Krikalyov say?", "shown as asked"
+    assert body["read_as"] == "What did Krikalev say?"
+    assert body["answered"] and "Sergei Krikalev" in body["answer"]
+
+
 def test_ask_returns_the_documented_shape(client, news_index):
     response = client.post("/api/ask", json={"question": "Who replaced Rogozin?"})
     assert response.status_code == 200
     assert response.content_type == "application/json"
     body = response.get_json()
-    assert set(body) == {"question", "answer", "answered", "confidence", "took_ms", "citations"}
-    assert body["question"] == "Who replaced Rogozin?"
+    assert set(body) == {"question", "read_as", "answer", "answered", "confidence", "took_ms", "citations"}
+    assert body["question"] == "Who replaced Rogozin?" and body["read_as"] is None
     assert body["answered"] is True
     assert isinstance(body["took_ms"], float) and body["took_ms"] > 0
     assert len(body["citations"]) == 5  # the default top_k
@@ -192,7 +199,7 @@ def test_ask_streams_citations_then_word_pieces_then_the_whole_body(client):
     events = _events(response.get_data(as_text=True))
     names = [name for name, _ in events]
     assert names[0] == "citations" and names[-1] == "done" and set(names[1:-1]) == {"delta"}
-    assert events[0][1] == {k: plain[k] for k in ("question", "answered", "confidence", "citations")}
+    assert events[0][1] == {k: plain[k] for k in ("question", "read_as", "answered", "confidence", "citations")}
     pieces = [data["text"] for name, data in events if name == "delta"]
     assert len(pieces) > 3 and "".join(pieces) == plain["answer"]
     done = events[-1][1]

@@ -361,6 +361,19 @@ def test_not_answered_looks_different_and_copy_gives_plain_text(page: Page) -> N
     assert first["passage"] in text and first["path"] in text
 
 
+def test_a_name_spelled_another_way_says_how_it_was_read(page: Page) -> None:
+    """The answer to "Krikalyov" notes that it was read as the documents' "Krikalev"; others have no note."""
+    body = _ask(page, "What did Krikalyov say?")
+    assert body["answered"] and body["read_as"] == "What did Krikalev say?"
+    reply = page.locator(".msg-assistant").last
+    expect(reply.locator(".read-as")).to_have_text("Read as: What did Krikalev say?")
+    expect(page.locator(".msg-user .bubble").last).to_have_text("What did Krikalyov say?")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _shot(page, "desktop-read-as")
+    _ask(page, "Who replaced Rogozin?")
+    expect(page.locator(".msg-assistant").last.locator(".read-as")).to_have_count(0)
+
+
 def test_follow_up_sends_the_conversation_as_history(page: Page) -> None:
     """The second question goes out with the first question and its answer as `history`."""
     with page.expect_request("**/api/ask") as first_request:

@@ -283,6 +283,8 @@ function answerElement(turn) {
     h("div", { class: "msg-body" }, [
       h("h2", { class: "visually-hidden", text: "iss-qa answered" }),
       r.answered ? null : h("p", { class: "badge" }, [icon("info"), h("span", { text: "The documents may not say this" })]),
+      // A name the documents spell another way was read as they spell it: say so, as a search engine would.
+      r.read_as ? h("p", { class: "read-as", text: `Read as: ${r.read_as}` }) : null,
       r.answered ? answerText(turn) : closestText(turn),
       sourcesElement(turn),
       h("div", { class: "msg-actions" }, [
