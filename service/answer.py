@@ -16,7 +16,7 @@ from . import confidence
 from .documents import page_of
 from .query import Query
 from .retrieval import SIGNALS, Hit
-from .text import date_stems, names_a_date, said_on, stems
+from .text import date_stems, said_on, stems
 
 NOT_FOUND = (
     "The documents may not say this. The closest passages are listed below, but none of them is likely to "
@@ -205,7 +205,7 @@ def score_sentences(query: Query, hits: list[Hit]) -> list[tuple[Quote, dict[str
     """
     already_said, kind, vector = query.already_said, query.kind, query.vector
     topic = stems(query.context)
-    dated = names_a_date(query.stems)  # only then can a sentence's implied date count
+    dated = query.dated  # only then can a sentence's implied date count
     weights: list[float] = []  # WEIGHTS in the order of the signals, summed in that order
     scored = []
     for n, hit in enumerate(hits[:CANDIDATE_PASSAGES], start=1):
@@ -293,8 +293,9 @@ def confidence_signals(
     retrieved = dict(zip(SIGNALS, top.signals, strict=True)) if top.signals else {}
     best, best_signals = ranked[0]
     # The article's date is evidence for a month or year the question names (`text.date_stems`).
-    passage_words = stems(top.passage.text) | date_stems(top.document.published)
-    quoted = frozenset().union(*(_said(hits[q.n - 1], q) for q in quotes))
+    dated = query.dated
+    passage_words = stems(top.passage.text) | (date_stems(top.document.published) if dated else frozenset())
+    quoted = frozenset().union(*(_said(hits[q.n - 1], q, dated) for q in quotes))
     entities = query.entities
     return {
         "passage_cosine": top.score,
@@ -319,10 +320,10 @@ def confidence_signals(
     }
 
 
-def _said(hit: Hit, quote: Quote) -> frozenset[str]:
-    """The stems a quoted sentence states, its implied date among them (`text.said_on`)."""
+def _said(hit: Hit, quote: Quote, dated: bool) -> frozenset[str]:
+    """The stems a quoted sentence states, with the date it implies when the question names one."""
     text = hit.passage.text[quote.start : quote.end]
-    return stems(text) | said_on(text, hit.document.published)
+    return stems(text) | said_on(text, hit.document.published) if dated else stems(text)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ refers to.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,16 @@ import numpy as np
 
 from .embedding import Embedder
 from .store import Index
-from .text import STOPWORDS, content_words, english_word, keyword_terms, plain, stem_words, stems
+from .text import (
+    STOPWORDS,
+    content_words,
+    english_word,
+    keyword_terms,
+    names_a_date,
+    plain,
+    stem_words,
+    stems,
+)
 
 # Words that make a question lean on what was said before: personal pronouns, "there", a leading
 # "and ...?" or "what about ...?". ("this" and "that" are left out: most questions use them as
@@ -85,6 +95,7 @@ class Query:
     context: str = ""  # the conversation's topic terms it leans on; "" when it stands on its own
     already_said: str = ""  # the previous answer, as the user saw it
     spelled: str = ""  # the question as the documents spell its words (`respell`); "" when unchanged
+    dated: bool = False  # names a month or a year (itself or its context): an article's date is evidence
 
     @property
     def lowered(self) -> str:
@@ -143,6 +154,7 @@ def read(
         context=context,
         already_said=already_said,
         spelled=spelled if spelled != question else "",
+        dated=names_a_date(written + (_TOKEN.findall(context) if context else [])),
     )
 
 
@@ -192,8 +204,9 @@ def respell(index: Index, text: str, known: Callable[[str], bool]) -> str:
 
     Only words of five letters or more are read, and never a word of English (`text.english_word`)
     or a whole word of the model's vocabulary (`known`): "lender" and "westerly" are words in their
-    own right, not other spellings of the "leader" and "western" the passages hold. A replacement
-    keeps the written word's capital.
+    own right, not other spellings of the "leader" and "western" the passages hold. A replacement is
+    written as the passages write it ("McFaul"), in lower case where the question wrote the word so,
+    with a capital where it wrote one.
     """
 
     def replace(match: re.Match[str]) -> str:
@@ -203,9 +216,14 @@ def respell(index: Index, text: str, known: Callable[[str], bool]) -> str:
         spelled = index.spelled_as(word)
         if spelled is None:
             return word
-        return spelled.capitalize() if word[0].isupper() else spelled
+        if not word[0].isupper():
+            return spelled.lower()
+        return spelled if spelled[0].isupper() else spelled[0].upper() + spelled[1:]
 
-    return _SPELLABLE.sub(replace, text)
+    # Composed, so that a letter and its accent typed apart ("i" + "\u0301") are one letter of a word.
+    composed = unicodedata.normalize("NFC", text)
+    respelled = _SPELLABLE.sub(replace, composed)
+    return text if respelled == composed else respelled
 
 
 def _last_exchange(history: History) -> tuple[str, str]:

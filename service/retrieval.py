@@ -16,7 +16,7 @@ import numpy as np
 from .documents import Document
 from .query import Query
 from .store import Held, Index, Passage, Sentence
-from .text import date_stems, names_a_date
+from .text import date_stems
 
 CANDIDATES = 50  # from each of the dense and the keyword search
 SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
@@ -61,8 +61,7 @@ def candidates(index: Index, query: Query, depth: int = CANDIDATES) -> Candidate
     held = index.held(ids)
     best_keyword = max(keyword.values(), default=0.0) or 1.0
     q_words = query.search_stems
-    dated = names_a_date(q_words)
-    published = index.published(ids) if query.recent or dated else {}
+    published = index.published(ids) if query.recent or query.dated else {}
     recency = _recency(published) if query.recent else {}
     best_sentence = _best_sentence_scores(held, query_vector)
     # One column at a time, each divided as numpy divides: the same floats as one row at a time.
@@ -74,10 +73,9 @@ def candidates(index: Index, query: Query, depth: int = CANDIDATES) -> Candidate
     if q_words:
         # A month or a year the question names counts as covered by every passage of an article of
         # that date ("dismissed in July 2022": the article of 2022-07-15 says "on Friday").
+        dates = {pid: date_stems(published.get(pid)) for pid in ids} if query.dated else {}
         signals[:, 3] = [
-            len(q_words & (held[pid].stems | date_stems(published.get(pid)) if dated else held[pid].stems))
-            if pid in held
-            else 0
+            len(q_words & (held[pid].stems | dates[pid] if dates else held[pid].stems)) if pid in held else 0
             for pid in ids
         ]
         signals[:, 3] /= len(q_words)

@@ -16,6 +16,7 @@ import sqlite3
 import tempfile
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -465,6 +466,7 @@ CACHED_CLAUSES = 65536  # per loaded index: see Index._clause
 # spellings they use, and the edits allowed (one, two from this many letters on).
 SPELLING_PASSAGES = 20
 TWO_EDITS_FROM = 8
+CACHED_SPELLINGS = 65536  # per loaded index: see Index.spelled_as
 
 
 @dataclass(frozen=True)
@@ -658,38 +660,57 @@ class Index:
         """How the passages spell `word` when none holds it as written, else None: "Roskosmos" for
         "Roscosmos", "Krikalev" for "Krikalyov".
 
-        The candidates are the words of the passages a fuzzy keyword search finds, within one edit of
-        `word` (two from TWO_EDITS_FROM letters on) and with its first letter: fewest edits win, then
-        the spelling most of those passages use. Cached per word: the index never changes once loaded.
+        The candidates are the words, beginning with `word`'s letter, of the passages a fuzzy keyword
+        search finds within one edit; when there are none, within two (from TWO_EDITS_FROM letters
+        on). Among them the spelling most of those passages use wins, written as they most often
+        write it. Cached per word: the index never changes once loaded.
         """
         key = word.lower()
-        if key in self._spellings:
+        try:
             return self._spellings[key]
-        spelled: str | None = None
+        except KeyError:  # not asked for since the index was loaded (or the cache was cleared)
+            pass
+        spelled = None
         tokens = _word_tokens(key)
         if len(tokens) == 1 and not self.holds(key):
-            limit = 2 if len(key) >= TWO_EDITS_FROM else 1
-            searcher, schema = self._keywords
-            query = tantivy.Query.fuzzy_term_query(schema, "text", tokens[0], distance=limit)
-            # A fuzzy match scores alike in every passage: the lowest ids make the choice repeatable.
-            hits = searcher.search(
-                query, SPELLING_PASSAGES, count=False, order_by_field="id", order=tantivy.Order.Asc
-            ).hits
-            ids = [int(pid or 0) for pid in searcher.fast_field_values("id", [a for _, a in hits])]
-            counts: dict[str, list[int]] = {}  # candidate -> [edits, passages holding it]
-            for text in self._texts(ids):
-                for candidate in {plain(w) for w in WORDS.findall(text)}:
-                    if candidate[:1] != key[:1] or candidate == key or not candidate.isalpha():
-                        continue
-                    edits = within_edits(key, candidate, limit)
-                    if edits is not None:
-                        counts.setdefault(candidate, [edits, 0])[1] += 1
-            if counts:
-                spelled = min(counts, key=lambda c: (counts[c][0], -counts[c][1], c))
-        if len(self._spellings) >= CACHED_CLAUSES:
+            for limit in (1, 2) if len(key) >= TWO_EDITS_FROM else (1,):
+                spelled = self._nearest_spelling(key, tokens[0], limit)
+                if spelled is not None:
+                    break
+        if len(self._spellings) >= CACHED_SPELLINGS:
             self._spellings.clear()
         self._spellings[key] = spelled
         return spelled
+
+    def _nearest_spelling(self, key: str, token: str, limit: int) -> str | None:
+        """The word within `limit` edits of `key` that most of the passages a fuzzy search finds hold."""
+        searcher, schema = self._keywords
+        query = tantivy.Query.fuzzy_term_query(schema, "text", token, distance=limit)
+        # A fuzzy match scores alike in every passage: the lowest ids make the choice repeatable.
+        hits = searcher.search(
+            query, SPELLING_PASSAGES, count=False, order_by_field="id", order=tantivy.Order.Asc
+        ).hits
+        ids = [int(pid or 0) for pid in searcher.fast_field_values("id", [a for _, a in hits])]
+        edits: dict[str, int] = {}
+        holding: Counter[str] = Counter()  # candidate -> passages holding it
+        written: dict[str, Counter[str]] = {}  # candidate -> its forms as written
+        for text in self._texts(ids):
+            here = set()
+            for form in WORDS.findall(text):
+                candidate = plain(form)
+                if candidate[:1] != key[:1] or candidate == key or not candidate.isalpha():
+                    continue
+                if candidate not in edits:
+                    distance = within_edits(key, candidate, limit)
+                    edits[candidate] = limit + 1 if distance is None else distance
+                if edits[candidate] <= limit:
+                    here.add(candidate)
+                    written.setdefault(candidate, Counter())[form.strip("'’")] += 1
+            holding.update(here)
+        if not holding:
+            return None
+        best = min(holding, key=lambda c: (edits[c], -holding[c], c))
+        return written[best].most_common(1)[0][0]
 
     def _texts(self, ids: list[int]) -> list[str]:
         """Each passage's text with its article's title, as the keyword index holds them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -58,48 +59,68 @@ def stem_words(words: Iterable[str]) -> frozenset[str]:
 
 
 _MONTHS = "January February March April May June July August September October November December".split()
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+
+
+def _day(published: str | None) -> dt.date | None:
+    """An article's `published` (ISO, as documents.iso_date writes it) as a date, else None."""
+    try:
+        return dt.date.fromisoformat(published[:10]) if published else None
+    except ValueError:
+        return None
+
+
+def _named(day: dt.date, with_day: bool = True) -> frozenset[str]:
+    """The stems of a date as a question names it: month and year, and the day of the month."""
+    return stems(f"{_MONTHS[day.month - 1]} {day.year}" + (f" {day.day}" if with_day else ""))
 
 
 @lru_cache(maxsize=4096)
 def date_stems(published: str | None) -> frozenset[str]:
     """The stems of an article's date as a question would name it: month, year and day ("July 2022").
 
-    A news passage says "on Friday"; the article's date says which Friday. So a question that names
-    the month or the year finds it in every passage of the article, as a reader of the article would.
-    Empty for an undated article or a date not written `YYYY-MM-DD`.
+    A question that names the month or the year then finds it in every passage of the article, as
+    a reader of the article would. Empty for an undated article. ("May" is a stop word, dropped from
+    question and date alike: a May date matches on its year and day only.)
     """
-    if not published or len(published) < 10 or published[4] != "-" or published[7] != "-":
-        return frozenset()
-    year, month, day = published[:4], published[5:7], published[8:10]
-    if not (year.isdigit() and month.isdigit() and day.isdigit() and 1 <= int(month) <= 12):
-        return frozenset()
-    return stems(f"{_MONTHS[int(month) - 1]} {year} {int(day)}")
+    day = _day(published)
+    return _named(day) if day else frozenset()
 
 
-# Words by which a news sentence dates what it reports to the article's own day or week ("On Friday").
-_RELATIVE_DAY = re.compile(
-    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tonight|"
-    r"(this|last) week)\b",
-    re.I,
-)
+# Words by which a news sentence dates what it reports from the article's own day ("On Friday").
+_RELATIVE_DAY = re.compile(rf"\b({'|'.join(_WEEKDAYS)}|yesterday|today|tonight|(this|last) week)\b", re.I)
 
 
 def said_on(sentence: str, published: str | None) -> frozenset[str]:
-    """The stems of the date a sentence speaks of without writing it: the article's, when the sentence
-    dates what it reports by the day ("On Friday", "yesterday"); empty otherwise."""
-    if not published or not _RELATIVE_DAY.search(sentence):
+    """The stems of the date a sentence speaks of without writing it, worked out from the article's.
+
+    "On Friday" in a piece of Monday 1 August 2022 is 29 July 2022 (the last Friday on or before
+    it), "yesterday" the day before, "this week" or "last week" only a month and year. Empty when
+    the sentence dates nothing by the day, or the article is undated.
+    """
+    day = _day(published)
+    found = _RELATIVE_DAY.search(sentence) if day else None
+    if day is None or found is None:
         return frozenset()
-    return date_stems(published)
+    word = found.group(1).lower()
+    if word in _WEEKDAYS:
+        return _named(day - dt.timedelta(days=(day.weekday() - _WEEKDAYS.index(word)) % 7))
+    if word == "yesterday":
+        return _named(day - dt.timedelta(days=1))
+    if word.endswith("week"):
+        return _named(day - dt.timedelta(days=7 if word.startswith("last") else 0), with_day=False)
+    return _named(day)
 
 
 def names_a_date(words: Iterable[str]) -> bool:
-    """Whether stems of a question hold a month or a plausible year: only then can a date be evidence."""
-    return any(w in _MONTH_STEMS or (len(w) == 4 and w.isdigit() and "1500" <= w <= "2199") for w in words)
+    """Whether words as written name a month (capitalised: not "the march") or a plausible year; only
+    then can an article's date be evidence for a question."""
+    return any(w in _MONTHS or (len(w) == 4 and w.isdigit() and "1500" <= w <= "2199") for w in words)
 
 
 @lru_cache(maxsize=1)
 def _english() -> SpellChecker:
-    return SpellChecker(language="en", distance=1)
+    return SpellChecker(language="en")
 
 
 def english_word(word: str) -> bool:
@@ -113,18 +134,26 @@ def english_word(word: str) -> bool:
 
 
 def within_edits(a: str, b: str, limit: int) -> int | None:
-    """The edit distance between `a` and `b` (insertions, deletions, substitutions) if it is at most
-    `limit`, else None: only the diagonal band the limit allows is computed, and it stops early."""
+    """The edit distance between `a` and `b` if it is at most `limit`, else None.
+
+    Insertions, deletions, substitutions and swaps of two neighbouring letters count one each, as
+    Tantivy's fuzzy search counts them (`store.Index.spelled_as` checks its finds with this). Only the
+    diagonal band the limit allows is computed, and it stops early.
+    """
     if abs(len(a) - len(b)) > limit:
         return None
+    before: list[int] = []
     previous = list(range(len(b) + 1))
     for i, char in enumerate(a, start=1):
         current = [i] + [limit + 1] * len(b)
         for j in range(max(1, i - limit), min(len(b), i + limit) + 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != b[j - 1]))
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != b[j - 1]))
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, before[j - 2] + 1)
+            current[j] = value
         if min(current) > limit:
             return None
-        previous = current
+        before, previous = previous, current
     return previous[-1] if previous[-1] <= limit else None
 
 
@@ -144,7 +173,6 @@ def keyword_terms(terms: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({w for w in terms if w}))
 
 
-_MONTH_STEMS = stem_words(m.lower() for m in _MONTHS)
 _PORTER = Stemmer.Stemmer("porter")
 _ALPHANUMERIC = re.compile(r"[^\W_]+")
 _LONGEST_TOKEN = 255  # longer runs (never words) are left out of the keyword index

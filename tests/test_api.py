@@ -199,7 +199,9 @@ def test_ask_streams_citations_then_word_pieces_then_the_whole_body(client):
     events = _events(response.get_data(as_text=True))
     names = [name for name, _ in events]
     assert names[0] == "citations" and names[-1] == "done" and set(names[1:-1]) == {"delta"}
-    assert events[0][1] == {k: plain[k] for k in ("question", "read_as", "answered", "confidence", "citations")}
+    assert events[0][1] == {
+        k: plain[k] for k in ("question", "read_as", "answered", "confidence", "citations")
+    }
     pieces = [data["text"] for name, data in events if name == "delta"]
     assert len(pieces) > 3 and "".join(pieces) == plain["answer"]
     done = events[-1][1]

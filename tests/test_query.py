@@ -65,10 +65,37 @@ def test_respell_replaces_only_long_words_no_passage_holds_and_the_model_does_no
     assert respell(index, question, known=lambda word: word.lower() == "roscosmos") == question
     assert respell(index, "Is Sojuz safe?", known=lambda word: False) == "Is Soyuz safe?"
     assert respell(index, "Is Erth safe?", known=lambda word: False) == "Is Erth safe?", "four letters: left"
-    assert index.spelled_as("westerly") == "western", "two edits from a word the passages hold..."
+    assert index.spelled_as("westerly") == "Western", "two edits from a word the passages hold..."
     assert respell(index, "Were the sanctions westerly?", known=lambda word: False) == (
         "Were the sanctions westerly?"
     ), "...but a word of English is left as it is"
+
+
+def test_a_question_written_with_a_decomposed_accent_is_left_whole(corpus, tmp_path, fake_embedder):
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = store.Index(tmp_path / "index")
+    question = "Was Rogozi\u0301n dismissed?"  # "i" and a combining accent: the passages' "Rogozin"
+    assert respell(index, question, known=lambda word: False) == question
+
+
+def test_a_question_names_a_date_when_it_or_its_context_writes_a_month_or_year():
+    assert read("Who was dismissed in July 2022?", unit(1, 0)).dated
+    assert read("Who replaced him then?", unit(1, 0), context="dismissed July 2022").dated
+    assert (
+        not read("Who led the march?", unit(1, 0)).dated and not read("Who replaced him?", unit(1, 0)).dated
+    )
+
+
+def test_the_earlier_questions_of_a_follow_up_are_respelled_too(news_index, embedder):
+    from service.engine import Engine, Settings
+
+    engine = Engine(Settings.from_config(news_index), embedder=embedder)
+    history = [
+        {"role": "user", "content": "Who was the boss of Roscosmos before Borisov?"},
+        {"role": "assistant", "content": "The then Roskosmos boss Dmitri Rogozin had threatened ... [1]"},
+    ]
+    query = analyse(engine.index(), embedder, "What did he threaten?", history)
+    assert query.context and "roskosmos" in query.tokens and "roscosmos" not in query.tokens
 
 
 def test_names_spelled_another_way_find_the_same_answers(news_index, embedder):
