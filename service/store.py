@@ -26,10 +26,11 @@ from typing import Any
 import faiss
 import numpy as np
 import tantivy
+from rapidfuzz.distance import OSA
 
 from .documents import Document
 from .errors import RebuildInProgress
-from .text import WORDS, keyword_tokens, plain, stems, within_edits
+from .text import WORDS, keyword_tokens, plain, stems
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -651,10 +652,18 @@ class Index:
         return clause
 
     def holds(self, word: str) -> bool:
-        """Whether any passage (or its article's title) holds `word` in some form, as keyword search reads it."""
+        """Whether any passage (or its article's title) holds `word` in some form, as keyword search reads it.
+
+        Read from the word's keyword clause (`_clause`, cached), which the keyword search then uses.
+        """
         tokens = _word_tokens(word)
-        searcher = self._keywords[0]
-        return bool(tokens) and all(searcher.doc_freq("text", token) for token in tokens)
+        if not tokens:
+            return False
+        try:
+            clause = self._clauses[tokens]
+        except KeyError:
+            clause = self._clause(tokens)
+        return clause is not None
 
     def spelled_as(self, word: str) -> str | None:
         """How the passages spell `word` when none holds it as written, else None: "Roskosmos" for
@@ -700,9 +709,8 @@ class Index:
                 candidate = plain(form)
                 if candidate[:1] != key[:1] or candidate == key or not candidate.isalpha():
                     continue
-                if candidate not in edits:
-                    distance = within_edits(key, candidate, limit)
-                    edits[candidate] = limit + 1 if distance is None else distance
+                if candidate not in edits:  # a swap of neighbours counts one edit, as in Tantivy's search
+                    edits[candidate] = OSA.distance(key, candidate, score_cutoff=limit)  # limit + 1 beyond
                 if edits[candidate] <= limit:
                     here.add(candidate)
                     written.setdefault(candidate, Counter())[form.strip("'’")] += 1

@@ -133,30 +133,6 @@ def english_word(word: str) -> bool:
     return word.lower() in _english()
 
 
-def within_edits(a: str, b: str, limit: int) -> int | None:
-    """The edit distance between `a` and `b` if it is at most `limit`, else None.
-
-    Insertions, deletions, substitutions and swaps of two neighbouring letters count one each, as
-    Tantivy's fuzzy search counts them (`store.Index.spelled_as` checks its finds with this). Only the
-    diagonal band the limit allows is computed, and it stops early.
-    """
-    if abs(len(a) - len(b)) > limit:
-        return None
-    before: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, char in enumerate(a, start=1):
-        current = [i] + [limit + 1] * len(b)
-        for j in range(max(1, i - limit), min(len(b), i + limit) + 1):
-            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != b[j - 1]))
-            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == b[j - 1]:
-                value = min(value, before[j - 2] + 1)
-            current[j] = value
-        if min(current) > limit:
-            return None
-        before, previous = previous, current
-    return previous[-1] if previous[-1] <= limit else None
-
-
 def keyword_query(text: str) -> tuple[str, ...]:
     """The keyword query of `text`: its content words, sorted; empty when it has none."""
     return keyword_terms(content_words(text))
