@@ -16,7 +16,7 @@ from . import confidence
 from .documents import page_of
 from .query import Query
 from .retrieval import SIGNALS, Hit
-from .text import date_stems, said_on, stems
+from .text import date_stems, denies, said_on, stems
 
 NOT_FOUND = (
     "The documents may not say this. The closest passages are listed below, but none of them is likely to "
@@ -297,6 +297,7 @@ def confidence_signals(
     passage_words = stems(top.passage.text) | (date_stems(top.document.published) if dated else frozenset())
     quoted = frozenset().union(*(_said(hits[q.n - 1], q, dated) for q in quotes))
     entities = query.entities
+    said = [hits[q.n - 1].passage.text[q.start : q.end] for q in quotes]
     return {
         "passage_cosine": top.score,
         "best_cosine": max(h.score for h in hits[:CANDIDATE_PASSAGES]),
@@ -317,6 +318,9 @@ def confidence_signals(
         "missing_in_passage": float(len(query.stems - passage_words)),
         "question_words": float(len(query.stems)),
         "follow_up": float(bool(query.context)),
+        # SQuAD v2's unanswerable questions are often an answerable one turned round by a "not": the
+        # sentence that would answer the original then says the plain case.
+        "negation_unmet": float(query.negated and not any(map(denies, said))),
     }
 
 

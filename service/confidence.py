@@ -39,6 +39,7 @@ SIGNALS = (
     "missing_in_passage",
     "question_words",
     "follow_up",
+    "negation_unmet",
 )
 
 

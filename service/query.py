@@ -23,6 +23,7 @@ from .text import (
     english_word,
     keyword_terms,
     names_a_date,
+    negates,
     plain,
     stem_words,
     stems,
@@ -96,6 +97,7 @@ class Query:
     already_said: str = ""  # the previous answer, as the user saw it
     spelled: str = ""  # the question as the documents spell its words (`respell`); "" when unchanged
     dated: bool = False  # names a month or a year (itself or its context): an article's date is evidence
+    negated: bool = False  # its own words turn it round ("did not"): only a sentence that does too answers
 
     @property
     def lowered(self) -> str:
@@ -155,6 +157,7 @@ def read(
         already_said=already_said,
         spelled=spelled if spelled != question else "",
         dated=names_a_date(written + (_TOKEN.findall(context) if context else [])),
+        negated=negates(words),
     )
 
 

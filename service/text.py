@@ -118,6 +118,26 @@ def names_a_date(words: Iterable[str]) -> bool:
     return any(w in _MONTHS or (len(w) == 4 and w.isdigit() and "1500" <= w <= "2199") for w in words)
 
 
+# Words that turn a statement round. A question that holds one ("Which country did not sign?") is
+# answered only by a sentence that turns round too; a sentence that does not states the plain case.
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|cannot|without)\b|n['’]t\b", re.I)
+# ... except where they turn nothing round: "whether or not it can", "not only ... but also".
+_NOT_A_NEGATION = re.compile(r"\bor not\b|\bnot (?:only|just|merely)\b", re.I)
+# A sentence may turn round in other words than the question's: "nonviolent" for "not violent",
+# "refused to pay" for "did not pay", "all except the beroids" for "which does not".
+_DENIAL = re.compile(r"\bnon-?[a-z]|\b(?:unable|impossib|refus|fail|lack|absen|instead|except|exclud)", re.I)
+
+
+def negates(text: str) -> bool:
+    """Whether a question turns its statement round: "not", "never", "didn't", "without"."""
+    return _NEGATION.search(_NOT_A_NEGATION.sub(" ", text)) is not None
+
+
+def denies(text: str) -> bool:
+    """Whether a sentence turns round, in the question's words or its own ("nonviolent", "refused")."""
+    return negates(text) or _DENIAL.search(text) is not None
+
+
 @lru_cache(maxsize=1)
 def _english() -> SpellChecker:
     return SpellChecker(language="en")

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from service.answer import NOT_FOUND, compose, features
+from service.answer import NOT_FOUND, compose, draft, features
 from service.documents import Document
 from service.query import answer_type, read
 from service.retrieval import Hit
@@ -184,6 +184,37 @@ def test_questions_the_documents_do_not_answer_are_refused_with_low_confidence(a
     assert all(
         "(FILES)" not in c["passage"] and "MANDATORY CREDIT" not in c["passage"] for c in body["citations"]
     )
+
+
+def test_a_question_turned_round_is_told_from_a_sentence_that_says_the_plain_case():
+    crashed = make_hit("Luna-25 crashed on the Moon.", [unit(1, 0)], score=0.8)
+    landed = make_hit("Only Chandrayaan-3 did not crash on the Moon.", [unit(1, 0)], score=0.8)
+    spared = make_hit("Every probe except Chandrayaan-3 crashed on the Moon.", [unit(1, 0)], score=0.8)
+
+    def unmet(question: str, hit: Hit) -> float:
+        return draft(read(question, unit(1, 0)), [hit]).signals["negation_unmet"]
+
+    assert unmet("Which probe crashed on the Moon?", crashed) == 0.0
+    assert unmet("Which probe didn't crash on the Moon?", crashed) == 1.0, "the sentence says the plain case"
+    assert unmet("Which probe did not crash on the Moon?", landed) == 0.0, "both are turned round"
+    assert unmet("Which probe did not crash on the Moon?", spared) == 0.0, "in the sentence's own words"
+
+
+@pytest.mark.parametrize(
+    ("plain", "turned"),
+    [
+        ("Which probe crashed on the Moon?", "Which probe did not crash on the Moon?"),
+        ("Who replaced Rogozin?", "Who did not replace Rogozin?"),
+    ],
+)
+def test_a_question_turned_round_by_not_is_refused_where_the_documents_say_only_the_plain_case(
+    ask, plain, turned
+):
+    # The articles say which probe crashed and who replaced Rogozin, never the opposite: the sentence
+    # that answers the plain question must not be quoted as the answer to the turned one.
+    answered, refused = ask(plain), ask(turned)
+    assert answered["answered"], answered["answer"]
+    assert not refused["answered"] and refused["confidence"] < answered["confidence"], refused["answer"]
 
 
 def test_answers_the_documents_give_carry_a_higher_confidence_than_refusals(ask):

@@ -10,11 +10,13 @@ from service.store import Index
 from service.text import (
     content_words,
     date_stems,
+    denies,
     english_word,
     keyword_query,
     keyword_terms,
     keyword_tokens,
     names_a_date,
+    negates,
     said_on,
     stems,
 )
@@ -118,6 +120,37 @@ def test_only_a_question_naming_a_month_or_year_reads_dates_as_evidence():
     assert not names_a_date("Who replaced him ?".split())
     assert not names_a_date("Who led the march in Selma ?".split()), "a month only when written as one"
     assert not names_a_date(["of", "the", "1200", "seats"]), "not a plausible year"
+
+
+def test_a_statement_turned_round_is_told_by_its_negation_in_any_spelling():
+    for negated in (
+        "Which country did not sign?",
+        "Who didn’t fly?",
+        "What can't it do?",
+        "A crew without a pilot",
+        "Nobody came.",
+        "It was never launched.",
+    ):
+        assert negates(negated) and denies(negated), negated
+    for plain_statement in (
+        "Which country signed?",
+        "Notably, the crew is knowledgeable.",
+        "Whether or not a problem can be solved?",
+        "Who not only flew but also commanded?",
+    ):
+        assert not negates(plain_statement), plain_statement
+
+
+def test_a_sentence_may_turn_round_in_its_own_words():
+    for denial in (
+        "Protest that is nonviolent.",
+        "He refused to pay the tax.",
+        "The launch failed twice.",
+        "All except the beroids have such larvae.",
+        "It was impossible to sustain.",
+    ):
+        assert denies(denial) and not negates(denial), denial
+    assert not denies("The crew launched and docked.")
 
 
 def test_a_sentence_dated_by_its_day_states_the_day_it_means():
