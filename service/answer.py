@@ -297,7 +297,6 @@ def confidence_signals(
     passage_words = stems(top.passage.text) | (date_stems(top.document.published) if dated else frozenset())
     quoted = frozenset().union(*(_said(hits[q.n - 1], q, dated) for q in quotes))
     entities = query.entities
-    said = [hits[q.n - 1].passage.text[q.start : q.end] for q in quotes]
     return {
         "passage_cosine": top.score,
         "best_cosine": max(h.score for h in hits[:CANDIDATE_PASSAGES]),
@@ -320,7 +319,9 @@ def confidence_signals(
         "follow_up": float(bool(query.context)),
         # SQuAD v2's unanswerable questions are often an answerable one turned round by a "not": the
         # sentence that would answer the original then says the plain case.
-        "negation_unmet": float(query.negated and not any(map(denies, said))),
+        "negation_unmet": float(
+            query.negated and not any(denies(hits[q.n - 1].passage.text[q.start : q.end]) for q in quotes)
+        ),
     }
 
 

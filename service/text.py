@@ -120,17 +120,30 @@ def names_a_date(words: Iterable[str]) -> bool:
 
 # Words that turn a statement round. A question that holds one ("Which country did not sign?") is
 # answered only by a sentence that turns round too; a sentence that does not states the plain case.
-_NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|cannot|without)\b|n['’]t\b", re.I)
-# ... except where they turn nothing round: "whether or not it can", "not only ... but also".
-_NOT_A_NEGATION = re.compile(r"\bor not\b|\bnot (?:only|just|merely)\b", re.I)
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|nobody|nothing|neither|nor|cannot|without"
+    r"|(?:is|was|were|are|do|does|did|could|would|should|has|have|had)nt)\b|n['’]t\b",
+    re.I,
+)
+# ... except where they turn nothing round: "whether or not it can", "not only ... but also", "the
+# No. 2 official", a leading "No, ..." that answers the previous turn.
+_NOT_A_NEGATION = re.compile(r"\bor not\b|\bnot (?:only|just|merely)\b|\bno\.\s*\d|^\s*no\b,", re.I)
 # A sentence may turn round in other words than the question's: "nonviolent" for "not violent",
-# "refused to pay" for "did not pay", "all except the beroids" for "which does not".
-_DENIAL = re.compile(r"\bnon-?[a-z]|\b(?:unable|impossib|refus|fail|lack|absen|instead|except|exclud)", re.I)
+# "refusals to pay" for "don't pay", "with the exception of Riverside" for "which is not", "the launch
+# was postponed" for "why did it not go ahead". Whole words and their endings only: not "nonetheless",
+# "exceptional", "lacklustre".
+_DENIAL = re.compile(
+    r"\bnon-?(?!e\b|etheless\b)[a-z]|\b(?:unable|impossib\w*|refus(?:e[sd]?|als?|ing)|refrain\w*"
+    r"|fail(?:s|ed|ing|ures?)?|lack(?:s|ed|ing)?|absen(?:t|ce)|instead|except(?:ions?)?|exclud\w*|postpon\w*"
+    r"|cancel\w*|abort\w*|prevent\w*|prohibit\w*|forbid\w*|forbade|banned)\b",
+    re.I,
+)
 
 
 def negates(text: str) -> bool:
     """Whether a question turns its statement round: "not", "never", "didn't", "without"."""
-    return _NEGATION.search(_NOT_A_NEGATION.sub(" ", text)) is not None
+    # Most questions hold no negation word at all: one search tells, before the exceptions are read.
+    return _NEGATION.search(text) is not None and _NEGATION.search(_NOT_A_NEGATION.sub(" ", text)) is not None
 
 
 def denies(text: str) -> bool:
