@@ -155,6 +155,7 @@ def test_a_sentence_may_turn_round_in_its_own_words():
         "Illegal boycotts and refusals to pay taxes.",
         "Cities lie near the coast, with the exception of Riverside.",
         "Refraining from violence helps.",
+        "The flight was cancelled.",
     ):
         assert denies(denial) and not negates(denial), denial
     for plain_statement in (
@@ -162,6 +163,7 @@ def test_a_sentence_may_turn_round_in_its_own_words():
         "Nonetheless, Luna-25 crashed.",
         "An exceptional probe crashed.",
         "A lacklustre launch.",
+        "A failsafe valve held.",
     ):
         assert not denies(plain_statement), plain_statement
 
