@@ -9,8 +9,8 @@ ones, and how many of them meet a sentence that does not turn round (`text.denie
 the paragraph's first sentence holding a gold answer's text for an answerable question, and the one
 sharing the most words with the question for an unanswerable one: what would most likely be quoted. It
 then times both tests per question. The second asks each question over `documents/` and prints its
-confidence; it uses only `create_app` and `Engine.ask`, so it runs in a checkout of any earlier
-commit too (the "before" figures).
+confidence (`respellings.ask_over_documents`); copied in with bench/respellings.py, it runs in a
+checkout of any earlier commit too (the "before" figures).
 """
 
 from __future__ import annotations
@@ -18,22 +18,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service import create_app, get_engine  # noqa: E402
+from respellings import ask_over_documents  # noqa: E402
+
 from service.chunking import sentences  # noqa: E402
 from service.evaluation import read_questions  # noqa: E402
 from service.text import stems  # noqa: E402
 
-# Each plain question beside the same question turned round; the articles say only the plain case.
+# Each plain question, then the same question turned round (each asked alone); the articles say only
+# the plain case.
 SCENARIO = [
-    ("Which probe crashed on the Moon?", "Which probe did not crash on the Moon?"),
-    ("Who replaced Rogozin?", "Who did not replace Rogozin?"),
+    ["Which probe crashed on the Moon?"],
+    ["Which probe did not crash on the Moon?"],
+    ["Who replaced Rogozin?"],
+    ["Who did not replace Rogozin?"],
 ]
 
 
@@ -70,20 +73,6 @@ def negations(folder: Path) -> None:
     )
 
 
-def scenario() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"DOCUMENTS": str(ROOT / "documents"), "INDEX": tmp})
-        engine = get_engine(app)
-        engine.build()
-        for pair in SCENARIO:
-            for question in pair:
-                reply = engine.ask(question)
-                shown = reply.answer if reply.answered else "(refused)"
-                print(
-                    f"{reply.confidence:.3f} {'answered' if reply.answered else 'refused '}  {question}  {shown[:90]}"
-                )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -92,7 +81,7 @@ def main() -> None:
     parser.add_argument("--scenario", action="store_true", help="Ask the questions over documents/ instead.")
     args = parser.parse_args()
     if args.scenario:
-        scenario()
+        ask_over_documents(SCENARIO)
     elif args.folder:
         negations(args.folder)
     else:

@@ -7,8 +7,9 @@ issue's scenario over `documents/` in both spellings (docs/benchmarks.md, sectio
 The first lists every word respelled in the benchmark's questions (over its own index, the real
 model) with how often, and times `respell` per question (first time, then cached) against the
 model call alone. The second asks the scenario's conversations over `documents/` and prints each
-answer's confidence; it uses only `create_app` and `Engine.ask`, so it runs in a checkout of any
-earlier commit too (the "before" figures).
+answer's confidence (`ask_over_documents`, which bench/negations.py uses too); it uses only
+`create_app` and `Engine.ask`, so it runs in a checkout of any earlier commit too (the "before"
+figures).
 """
 
 from __future__ import annotations
@@ -83,28 +84,36 @@ def respellings(folder: Path, limit: int) -> None:
     )
 
 
-def scenario() -> None:
+def ask_over_documents(conversations: list[list[str]]) -> None:
+    """Ask each conversation over `documents/`, in order with its history, and print every answer's confidence."""
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app({"DOCUMENTS": str(ROOT / "documents"), "INDEX": tmp})
         engine = get_engine(app)
         engine.build()
-        for conversation in SCENARIO:
+        for conversation in conversations:
             history: list[dict[str, str]] = []
             for question in conversation:
                 reply = engine.ask(question, history=history)
                 shown = reply.answer if reply.answered else "(refused)"
-                print(f"{reply.confidence:.3f} {'answered' if reply.answered else 'refused '}  {question}  {shown[:90]}")
-                history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply.answer}]
+                print(
+                    f"{reply.confidence:.3f} {'answered' if reply.answered else 'refused '}  {question}  {shown[:90]}"
+                )
+                history += [
+                    {"role": "user", "content": question},
+                    {"role": "assistant", "content": reply.answer},
+                ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, nargs="?", help="A benchmark folder (passages.jsonl, questions.jsonl).")
+    parser.add_argument(
+        "folder", type=Path, nargs="?", help="A benchmark folder (passages.jsonl, questions.jsonl)."
+    )
     parser.add_argument("--limit", type=int, default=2000, help="Questions timed again, cached.")
     parser.add_argument("--scenario", action="store_true", help="Ask the scenario over documents/ instead.")
     args = parser.parse_args()
     if args.scenario:
-        scenario()
+        ask_over_documents(SCENARIO)
     elif args.folder:
         respellings(args.folder, args.limit)
     else:

@@ -295,7 +295,8 @@ def confidence_signals(
     # The article's date is evidence for a month or year the question names (`text.date_stems`).
     dated = query.dated
     passage_words = stems(top.passage.text) | (date_stems(top.document.published) if dated else frozenset())
-    quoted = frozenset().union(*(_said(hits[q.n - 1], q, dated) for q in quotes))
+    sentences = [(hits[q.n - 1], hits[q.n - 1].passage.text[q.start : q.end]) for q in quotes]
+    quoted = frozenset().union(*(_said(text, hit.document.published, dated) for hit, text in sentences))
     entities = query.entities
     return {
         "passage_cosine": top.score,
@@ -319,16 +320,13 @@ def confidence_signals(
         "follow_up": float(bool(query.context)),
         # SQuAD v2's unanswerable questions are often an answerable one turned round by a "not": the
         # sentence that would answer the original then says the plain case.
-        "negation_unmet": float(
-            query.negated and not any(denies(hits[q.n - 1].passage.text[q.start : q.end]) for q in quotes)
-        ),
+        "negation_unmet": float(query.negated and not any(denies(text) for _, text in sentences)),
     }
 
 
-def _said(hit: Hit, quote: Quote, dated: bool) -> frozenset[str]:
+def _said(sentence: str, published: str | None, dated: bool) -> frozenset[str]:
     """The stems a quoted sentence states, with the date it implies when the question names one."""
-    text = hit.passage.text[quote.start : quote.end]
-    return stems(text) | said_on(text, hit.document.published) if dated else stems(text)
+    return stems(sentence) | said_on(sentence, published) if dated else stems(sentence)
 
 
 @dataclass(frozen=True)

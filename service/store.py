@@ -612,10 +612,7 @@ class Index:
         searcher = self._keywords[0]
         clauses = []
         for tokens in sorted({_word_tokens(word) for word in words} - {()}):
-            try:
-                clause = self._clauses[tokens]
-            except KeyError:  # not asked for since the index was loaded (or the cache was cleared)
-                clause = self._clause(tokens)
+            clause = self._clause(tokens)
             if clause is not None:
                 clauses.append(clause)
         if not clauses or k <= 0:
@@ -626,11 +623,15 @@ class Index:
         return {int(pid or 0): float(score) for (score, _), pid in zip(hits, ids, strict=True)}
 
     def _clause(self, tokens: tuple[str, ...]) -> tuple[tantivy.Occur, tantivy.Query] | None:
-        """One word's boosted clause (None when no passage holds it), made once per loaded index.
+        """One word's boosted clause (None when no passage holds it), made once per loaded index and cached.
 
         The clause depends only on the word and the index, which never changes once loaded, and
         making it (document frequencies, for a phrase a counting search) cost more than the search.
         """
+        try:
+            return self._clauses[tokens]
+        except KeyError:  # not asked for since the index was loaded (or the cache was cleared)
+            pass
         searcher, schema = self._keywords
         total = searcher.num_docs
         holding = [searcher.doc_freq("text", token) for token in tokens]
@@ -657,13 +658,7 @@ class Index:
         Read from the word's keyword clause (`_clause`, cached), which the keyword search then uses.
         """
         tokens = _word_tokens(word)
-        if not tokens:
-            return False
-        try:
-            clause = self._clauses[tokens]
-        except KeyError:
-            clause = self._clause(tokens)
-        return clause is not None
+        return bool(tokens) and self._clause(tokens) is not None
 
     def spelled_as(self, word: str) -> str | None:
         """How the passages spell `word` when none holds it as written, else None: "Roskosmos" for
