@@ -21,6 +21,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 WIKI_DIR = ROOT.parent / "shared" / "corpora" / "wikipedia-space"
@@ -242,22 +243,26 @@ def print_counts(passages: list[dict], questions_path: Path) -> None:
         print(f"  {f:3d} / {t:3d}  {title}")
 
 
-def main() -> int:
-    """Write passages.jsonl, print the counts, and return 1 if questions.jsonl fails a check."""
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+def main(out_dir: Path = OUT_DIR, **minimums: Any) -> int:
+    """Write passages.jsonl, print the counts, and return 1 if questions.jsonl fails a check.
+
+    `out_dir` and `minimums` (check_questions' minimum counts) are for another question set over this
+    corpus, such as bench/data/space-followups.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
     lines = build_passages()
     pids = [json.loads(line)["pid"] for line in lines]
     if len(pids) != len(set(pids)):
         print("error: duplicate pids", file=sys.stderr)
         return 1
-    (OUT_DIR / "passages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out_dir / "passages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     passages = [json.loads(line) for line in lines]
-    questions_path = OUT_DIR / "questions.jsonl"
+    questions_path = out_dir / "questions.jsonl"
     print_counts(passages, questions_path)
     if not questions_path.exists():
         print(f"error: {questions_path} is missing", file=sys.stderr)
         return 1
-    return report(check_questions(passages, questions_path))
+    return report(check_questions(passages, questions_path, **minimums))
 
 
 def report(errors: list[str]) -> int:

@@ -53,6 +53,12 @@ ADJACENT_MARGIN = 0.15
 # "when") and the sentence after it has one, that sentence is quoted too when it scores within this
 # margin: the best one gives the context, the next the answer.
 TYPED_ADJACENT_MARGIN = 0.3
+# A best sentence that opens by pointing back ("It is the fastest growing sector ...", "This theory
+# states ...", "His role is to ...") names what it is about in the sentence before, which is quoted too:
+# alone it would not say what "it" is, and that is often the very thing asked.
+_POINTS_BACK = re.compile(
+    r"[\s\"'“‘(]*(?:It|Its|This|These|That|Those|They|Their|Them|He|His|She|Her|Such|The latter|The former)\b"
+)
 # A different figure from an article of another date is quoted beside the best one when it is among
 # this many best sentences and scores at least this share of the best: the other article's own
 # answer to the same question. Set by hand (SQuAD has no dates to tune on); see docs/benchmarks.md.
@@ -256,8 +262,28 @@ def choose_sentences(
         margin = TYPED_ADJACENT_MARGIN if completes else ADJACENT_MARGIN
         if nxt.score >= best.score - margin:
             chosen.append(nxt)
+    antecedent = _antecedent(query, hits, best, ranked)
+    if antecedent is not None and antecedent not in chosen:
+        chosen.append(antecedent)
     # Quote sentences of one passage in reading order, the best passage first.
     return sorted(chosen, key=lambda q: (q.n != best.n, q.n, q.start))
+
+
+def _antecedent(
+    query: Query, hits: list[Hit], best: Quote, ranked: list[tuple[Quote, dict[str, float]]]
+) -> Quote | None:
+    """The sentence before `best` in its passage, when `best` opens by pointing back to it.
+
+    Not for a follow-up whose previous answer already said it: the reader has just read it.
+    """
+    text = hits[best.n - 1].passage.text
+    if not _POINTS_BACK.match(text, best.start):
+        return None
+    before = [q for q, _ in ranked if q.n == best.n and q.end <= best.start]
+    previous = max(before, key=lambda q: q.start, default=None)
+    if previous is None or (query.already_said and text[previous.start : previous.end] in query.already_said):
+        return None
+    return previous
 
 
 def _figures(hit: Hit, quote: Quote) -> set[str]:

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from flask import Flask
@@ -36,7 +36,7 @@ def _app(**flags: Any) -> Flask:
     return create_app({keys[k]: v for k, v in flags.items() if v is not None and k in keys})
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"issqa: {message}", err=True)
     sys.exit(1)
 
@@ -230,8 +230,19 @@ def ask(question: str, as_json: bool, top_k: int | None, **flags: Any) -> None:
 )
 @click.option("--no-history", is_flag=True, help="Ignore the questions' conversation history.")
 @click.option("--limit", type=int, help="Ask only the first N questions.")
+@click.option(
+    "--answers",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write each question's answer and outcome to this file, one JSON object per line.",
+)
 def eval_cmd(
-    path: Path, as_json: bool, retrieval: str | None, no_history: bool, limit: int | None, **flags: Any
+    path: Path,
+    as_json: bool,
+    retrieval: str | None,
+    no_history: bool,
+    limit: int | None,
+    answers: Path | None,
+    **flags: Any,
 ) -> None:
     """Measure retrieval, answers, refusals and latency on a benchmark folder.
 
@@ -252,7 +263,21 @@ def eval_cmd(
     if retrieval:
         config["RETRIEVAL"] = retrieval
     questions = read_questions(path / "questions.jsonl")[:limit]
-    result = evaluate(path, config, questions, use_history=not no_history)
+    if answers is None:
+        result = evaluate(path, config, questions, use_history=not no_history)
+    else:
+        try:
+            out = answers.open("w", encoding="utf-8")
+        except OSError as e:
+            _fail(f"cannot write {answers}: {e.strerror}")
+        with out:
+            result = evaluate(
+                path,
+                config,
+                questions,
+                use_history=not no_history,
+                record=lambda judged: out.write(json.dumps(judged, ensure_ascii=False) + "\n"),
+            )
     click.echo(json.dumps(result, indent=2) if as_json else format_figures(result))
 
 

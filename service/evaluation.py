@@ -120,8 +120,13 @@ def evaluate(
     use_history: bool = True,
     top_k: int = 10,
     progress: Callable[[int, int], None] | None = None,
+    record: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
-    """Index `folder/passages.jsonl`, ask `folder/questions.jsonl`, and return the figures."""
+    """Index `folder/passages.jsonl`, ask `folder/questions.jsonl`, and return the figures.
+
+    `record`, if given, receives each question's outcome (`outcome`), so that two runs can be compared
+    question by question and not only in aggregate.
+    """
     questions = list(questions) if questions is not None else read_questions(folder / "questions.jsonl")
     # Every question is drafted (threshold 0) and the configured threshold applied here, so that the
     # confidence of refused answers can be checked against their drafts too (calibration).
@@ -139,9 +144,12 @@ def evaluate(
             started = time.perf_counter()
             answer = engine.ask(q["question"], top_k=top_k, history=history)
             latencies.append((time.perf_counter() - started) * 1000)
+            judged = outcome(q, answer, by_path, threshold)
             kinds = dict.fromkeys(["all", kind_of(q), q.get("kind") or kind_of(q)])
             for kind in kinds:
-                _score(tallies[kind], q, answer, by_path, threshold)
+                _count(tallies[kind], judged)
+            if record:
+                record(judged)
             if progress:
                 progress(i + 1, len(questions))
 
@@ -160,24 +168,49 @@ def evaluate(
     return result
 
 
-def _score(tally: Tally, q: dict[str, Any], answer: Any, by_path: dict[str, str], threshold: float) -> None:
+def outcome(q: dict[str, Any], answer: Any, by_path: dict[str, str], threshold: float) -> dict[str, Any]:
+    """What happened to one question: refused or not, whether the answer text holds a gold answer,
+    where the gold passage ranks among the citations, and the answer itself.
+
+    Plain JSON, so that `issqa eval --answers` can write it as one line per question.
+    """
     impossible = bool(q.get("is_impossible"))
     refused = not answer.answered or answer.confidence < threshold
-    key = ("tp" if refused else "fn") if impossible else ("fp" if refused else "tn")
-    tally.refusals[key] += 1
     drafted = answer.answer.lower() if answer.answered else ""
     right = not impossible and any(a.lower() in drafted for a in q.get("answers", []))
-    if answer.answered:
-        tally.confidences.append((answer.confidence, right))
-    if impossible:
-        return
     cited = [by_path.get(c.path) for c in answer.citations]
-    rank = next((i for i, pid in enumerate(cited, 1) if pid == q["gold_pid"]), None)
-    tally.ranks.append(rank)
-    hit = right and not refused  # an answer-level hit: a gold answer in the answer given
-    tally.answer_hits += hit
-    if rank == 1:
-        tally.answer_hits_gold_first += hit
+    rank = None if impossible else next((i for i, pid in enumerate(cited, 1) if pid == q["gold_pid"]), None)
+    return {
+        "qid": q.get("qid", q.get("id")),
+        "kind": q.get("kind") or kind_of(q),
+        "question": q["question"],
+        "impossible": impossible,
+        "answers": q.get("answers", []),
+        "gold_pid": q.get("gold_pid"),
+        "rank": rank,
+        "answered": answer.answered,
+        "confidence": answer.confidence,
+        "refused": refused,
+        "right": right,
+        "hit": right and not refused,  # an answer-level hit: a gold answer in the answer given
+        "answer": answer.answer,
+        "cited": cited,
+    }
+
+
+def _count(tally: Tally, judged: dict[str, Any]) -> None:
+    if judged["impossible"]:
+        tally.refusals["tp" if judged["refused"] else "fn"] += 1
+    else:
+        tally.refusals["fp" if judged["refused"] else "tn"] += 1
+    if judged["answered"]:
+        tally.confidences.append((judged["confidence"], judged["right"]))
+    if judged["impossible"]:
+        return
+    tally.ranks.append(judged["rank"])
+    tally.answer_hits += judged["hit"]
+    if judged["rank"] == 1:
+        tally.answer_hits_gold_first += judged["hit"]
 
 
 def format_figures(result: dict[str, Any]) -> str:

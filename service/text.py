@@ -121,21 +121,26 @@ def names_a_date(words: Iterable[str]) -> bool:
 # Words that turn a statement round. A question that holds one ("Which country did not sign?") is
 # answered only by a sentence that turns round too; a sentence that does not states the plain case.
 _NEGATION = re.compile(
-    r"\b(?:not|no|never|none|nobody|nothing|neither|nor|cannot|without"
-    r"|(?:is|was|were|are|do|does|did|could|would|should|has|have|had)nt)\b|n['’]t\b",
+    r"\b(?:not|no|never|none|nobody|nothing|neither|nor|cannot|without|cant|wont|aint"
+    r"|(?:is|was|were|are|do|does|did|could|would|should|must|need|has|have|had)nt)\b|n['’]t\b",
     re.I,
 )
 # ... except where they turn nothing round: "whether or not it can", "not only ... but also", "the
-# No. 2 official", a leading "No, ..." that answers the previous turn.
-_NOT_A_NEGATION = re.compile(r"\bor not\b|\bnot (?:only|just|merely)\b|\bno\.\s*\d|^\s*no\b,", re.I)
+# No. 2 official", "the No 1 song", "the No. of seats", a leading "No, ..." or "No." that answers the
+# previous turn, and a closing "..., no?" that asks for agreement.
+_NOT_A_NEGATION = re.compile(
+    r"\bor not\b|\bnot (?:only|just|merely)\b|\bno\.?\s*\d|\bno\.\s*of\b|^\s*no\b[,.!]|,\s*no\s*\?\s*$",
+    re.I,
+)
 # A sentence may turn round in other words than the question's: "nonviolent" for "not violent",
 # "refusals to pay" for "don't pay", "with the exception of Riverside" for "which is not", "the launch
 # was postponed" for "why did it not go ahead". Whole words and their endings only: not "nonetheless",
 # "exceptional", "lacklustre".
 _DENIAL = re.compile(
-    r"\bnon-?(?!e\b|etheless\b)[a-z]|\b(?:unable|impossib\w*|refus(?:e[sd]?|als?|ing)|refrain\w*"
-    r"|fail(?:s|ed|ing|ures?)?|lack(?:s|ed|ing)?|absen(?:t|ce)|instead|except(?:ions?)?|exclud\w*|postpon\w*"
-    r"|cancel\w*|abort\w*|prevent\w*|prohibit\w*|forbid\w*|forbade|banned)\b",
+    r"\bnon-?(?!e\b|etheless\b|sense|ce\b)[a-z]|\b(?:unable|impossib\w*|refus(?:e[sd]?|als?|ing)|refrain\w*"
+    r"|fail(?:s|ed|ings?|ures?)?(?!-safe)|lack(?:s|ed|ing)?|absen(?:t|ces?)|instead|except(?:ions?|ing)?"
+    r"|exclud\w*|postpon\w*|cancel\w*|abort\w*|prevent\w*|prohibit\w*|forbid\w*|forbade|bann(?:ed|ing)"
+    r"|(?-i:bans?))\b",
     re.I,
 )
 

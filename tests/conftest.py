@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -18,6 +20,15 @@ from .live_server import live_server  # noqa: F401  (the session's `issqa serve`
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ROOT / "documents"
 SHARED = ROOT.parent / "shared"
+
+
+def bench_script(name: str) -> ModuleType:
+    """`bench/<name>.py` imported as a module: bench/ holds scripts, not a package."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class FakeEmbedder:

@@ -101,6 +101,30 @@ def test_the_next_sentence_is_quoted_when_it_holds_what_the_best_one_lacks():
     assert answer.answer == "The agency announced the dismissal of its chief. [1]"
 
 
+def test_a_sentence_that_points_back_is_quoted_with_the_sentence_it_points_to():
+    text = "Specialty pharmacies serve rare diseases. It is the fastest growing sector of the industry. Sales rose."
+    vectors = [unit(0.3, 1, 0), unit(1, 0.1, 0), unit(0, 0, 1)]
+    query = read("What is the fastest growing sector of the industry?", unit(1, 0, 0))
+    answer = compose(query, [make_hit(text, vectors, score=0.6)], 0.0)
+    # Alone, "It is the fastest growing sector" does not say what is: the sentence before does.
+    assert answer.answer == (
+        "Specialty pharmacies serve rare diseases. [1] It is the fastest growing sector of the industry. [1]"
+    )
+    # A follow-up whose last answer quoted that sentence gets only the new one: the reader has it.
+    follow_up = read(query.text, unit(1, 0, 0), already_said="Specialty pharmacies serve rare diseases. [1]")
+    assert compose(follow_up, [make_hit(text, vectors, score=0.6)], 0.0).answer == (
+        "It is the fastest growing sector of the industry. [1]"
+    )
+    # A sentence that names its own subject, or opens its passage, is quoted alone.
+    for alone in (
+        "Specialty pharmacies serve rare diseases. Specialty drugs are the fastest growing sector. Sales rose.",
+        "It is the fastest growing sector of the industry. Specialty pharmacies serve rare diseases. Sales rose.",
+    ):
+        first = [unit(1, 0.1, 0), unit(0.3, 1, 0), unit(0, 0, 1)] if alone.startswith("It") else vectors
+        answer = compose(query, [make_hit(alone, first, score=0.6)], 0.0)
+        assert len(split_answer(answer.answer)) == 1, answer.answer
+
+
 def test_a_follow_up_quotes_the_passage_on_the_conversations_topic():
     # "Who coined the name?" after a question on the Black Death: the packet-switching sentence is a
     # little closer in meaning, but only the other passage is about the conversation's topic.
@@ -115,6 +139,11 @@ def test_a_follow_up_quotes_the_passage_on_the_conversations_topic():
 def test_who_replaced_a_person_names_the_successor(ask):
     body = ask("Who replaced Rogozin?")
     assert body["answered"] and "Yuri Borisov" in body["answer"]
+
+
+def test_an_answer_that_opens_with_he_says_who_he_is(ask):
+    body = ask("Who was previously responsible within the government for the military-industrial complex?")
+    assert body["answered"] and "Yuri Borisov" in body["answer"], body["answer"]
 
 
 def test_real_answers_are_verbatim_quotes_whose_markers_resolve(ask):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -11,15 +10,11 @@ import pytest
 from service import confidence
 from service.engine import DEFAULTS
 
-from .conftest import ROOT, SHARED
+from .conftest import SHARED, bench_script
 
 
 def _training_script():
-    spec = importlib.util.spec_from_file_location("train_confidence", ROOT / "bench/train_confidence.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("train_confidence")
 
 
 def test_the_script_reproduces_the_committed_model_from_the_committed_signals():

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from service.cli import main
 from service.evaluation import ece, write_corpus
 
-from .conftest import ROOT
+from .conftest import ROOT, bench_script
 
 OWN_SET = ROOT / "evals" / "iss-news"
 
@@ -57,6 +57,49 @@ def test_eval_command_prints_the_figures(tmp_path):
     assert set(figures["latency_ms"]) == {"p50", "p95", "p99"}
 
 
+def test_eval_writes_each_answer_so_two_runs_compare_question_by_question(tmp_path):
+    bench = make_benchmark(tmp_path / "bench")
+    runs = {}
+    for name, threshold in (("shipped", None), ("refuse-all", "1")):
+        out = tmp_path / f"{name}.jsonl"
+        env = {"ISSQA_MIN_CONFIDENCE": threshold} if threshold else {}
+        result = CliRunner().invoke(
+            main, ["eval", str(bench), "--json", "--answers", str(out)], env=env, catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        figures = json.loads(result.output[result.output.index("{") :])
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert [r["question"] for r in rows] == [q["question"] for q in _questions(bench)]
+        # The lines add up to the printed figures.
+        answerable = [r for r in rows if not r["impossible"]]
+        assert sum(r["hit"] for r in answerable) / len(answerable) == figures["answer_hit_rate"]
+        assert sum(r["rank"] == 1 for r in answerable) / len(answerable) == figures["recall@1"]
+        runs[name] = rows
+    moon = runs["shipped"][0]
+    assert moon["hit"] and "384,400" in moon["answer"] and moon["cited"][0] == "Moon#0"
+    assert all(r["refused"] and not r["hit"] for r in runs["refuse-all"])
+
+    compare = bench_script("compare_answers")
+    table = compare.changes(runs["shipped"], runs["refuse-all"])
+    assert len(table["single"]["lost"]) == 3 and not table["single"]["gained"]
+    assert len(table["unanswerable"]["kept"]) == 1, "the impossible question is refused by both"
+    assert "lost" in compare.report(table)
+    with pytest.raises(SystemExit):
+        compare.changes(runs["shipped"], runs["shipped"][::-1])
+
+
+def test_eval_says_when_it_cannot_write_the_answers(tmp_path):
+    bench = make_benchmark(tmp_path / "bench")
+    out = tmp_path / "missing" / "answers.jsonl"
+    result = CliRunner().invoke(main, ["eval", str(bench), "--answers", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith(f"issqa: cannot write {out}")
+
+
+def _questions(bench: Path) -> list[dict]:
+    return [json.loads(line) for line in (bench / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
 def test_eval_rejects_a_folder_without_the_files(tmp_path):
     result = CliRunner().invoke(main, ["eval", str(tmp_path)])
     assert result.exit_code == 1
@@ -77,6 +120,23 @@ def test_the_project_question_set_is_well_formed():
     for q in questions:
         if not q["is_impossible"]:
             assert all(a in passages[q["gold_pid"]]["text"] for a in q["answers"]), q["qid"]
+
+
+def test_the_space_follow_up_tuning_set_is_well_formed():
+    # The tuning twin of evals/space-conversations: the same corpus, its own hand-written questions.
+    folder = ROOT / "bench" / "data" / "space-followups"
+    held_out = ROOT / "evals" / "space-conversations"
+    assert (folder / "passages.jsonl").read_bytes() == (held_out / "passages.jsonl").read_bytes()
+    passages = {p["pid"]: p for p in _questions_of(folder / "passages.jsonl")}
+    questions = _questions_of(folder / "questions.jsonl")
+    assert sum(q["kind"] == "followup" for q in questions) >= 90
+    for q in questions:
+        assert all(a in passages[q["gold_pid"]]["text"] for a in q["answers"]), q["qid"]
+        assert q["history"] and q["history"][-1]["role"] == "assistant", q["qid"]
+
+
+def _questions_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_eval_scores_answers_per_kind_and_the_calibration(tmp_path):

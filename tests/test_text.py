@@ -131,6 +131,10 @@ def test_a_question_turned_round_is_told_by_its_negation_however_written():
         "A crew without a pilot",
         "Nobody came.",
         "It was never launched.",
+        "Why cant it dock?",
+        "Which crew wont fly?",
+        "Who mustnt board?",
+        "No one flew?",
     ):
         assert negates(negated) and denies(negated), negated
     for plain_statement in (
@@ -140,6 +144,10 @@ def test_a_question_turned_round_is_told_by_its_negation_however_written():
         "Who not only flew but also commanded?",
         "Who is the agency's No. 2?",
         "No, who replaced him then?",
+        "No. Who replaced him then?",
+        "What is the No. of seats on a Soyuz?",
+        "Which was the No 1 song that year?",
+        "It docked in 2023, no?",
     ):
         assert not negates(plain_statement), plain_statement
 
@@ -156,6 +164,10 @@ def test_a_sentence_may_turn_round_in_its_own_words():
         "Cities lie near the coast, with the exception of Riverside.",
         "Refraining from violence helps.",
         "The flight was cancelled.",
+        "His absences from the crew were noted.",
+        "The report lists the agency's failings.",
+        "The ban on exports held; bans followed.",
+        "Excepting Riverside, every city lies near the coast.",
     ):
         assert denies(denial) and not negates(denial), denial
     for plain_statement in (
@@ -164,6 +176,9 @@ def test_a_sentence_may_turn_round_in_its_own_words():
         "An exceptional probe crashed.",
         "A lacklustre launch.",
         "A failsafe valve held.",
+        "A fail-safe valve held.",
+        "He called the plan nonsense.",
+        "Ban Ki-moon spoke at the launch.",
     ):
         assert not denies(plain_statement), plain_statement
 
