@@ -36,7 +36,6 @@ def main() -> int:
         OUT_DIR,
         min_counts=MIN_COUNTS,
         min_followup_per_article=MIN_FOLLOWUP_PER_WIKI_ARTICLE,
-        article_source="Wikipedia",
         min_followup_news=MIN_FOLLOWUP_NEWS,
         min_three_turn=MIN_FOLLOWUP_THREE_TURN,
         min_personal=MIN_FOLLOWUP_PERSONAL,

@@ -55,9 +55,19 @@ ADJACENT_MARGIN = 0.15
 TYPED_ADJACENT_MARGIN = 0.3
 # A best sentence that opens by pointing back ("It is the fastest growing sector ...", "This theory
 # states ...", "His role is to ...") names what it is about in the sentence before, which is quoted too:
-# alone it would not say what "it" is, and that is often the very thing asked.
+# alone it would not say what "it" is, and that is often the very thing asked. Not an "It" that points
+# nowhere ("It is estimated that ...", "It was not until ..."), a "This year", "The former president",
+# "Her Majesty" or "He-3".
+_IT_POINTS_NOWHERE = (
+    r"(?:is|was|has been|had been|seems|seemed|appears|appeared)\s+(?:not until|(?:widely |generally |also |now )?"
+    r"(?:estimated|believed|thought|said|reported|known|expected|hoped|feared|claimed|argued|suggested|assumed"
+    r"|likely|unlikely|possible|impossible|clear|unclear|necessary|important|difficult|easy|hard|true|false))\b"
+)
+_TIME_WORDS = "year|week|month|day|time|morning|afternoon|evening|night|spring|summer|autumn|fall|winter|decade|century|season"
 _POINTS_BACK = re.compile(
-    r"[\s\"'“‘(]*(?:It|Its|This|These|That|Those|They|Their|Them|He|His|She|Her|Such|The latter|The former)\b"
+    rf"[\s\"'“‘(]*(?:It\b(?!\s+{_IT_POINTS_NOWHERE})|(?:This|That|These|Those)\b(?!\s+(?:{_TIME_WORDS})s?\b)"
+    r"|(?:Its|They|Their|Them|His|She|Such)\b|He\b(?![-\d])|Her\b(?!\s+Majesty)"
+    r"|The (?:latter|former)(?=,|\s+(?:is|was|are|were|has|had|have|also|became|remains|remained|can|could|would|will)\b))"
 )
 # A different figure from an article of another date is quoted beside the best one when it is among
 # this many best sentences and scores at least this share of the best: the other article's own

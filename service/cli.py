@@ -232,8 +232,8 @@ def ask(question: str, as_json: bool, top_k: int | None, **flags: Any) -> None:
 @click.option("--limit", type=int, help="Ask only the first N questions.")
 @click.option(
     "--answers",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Also write each question's answer and outcome to this file, one JSON object per line.",
+    type=click.Path(path_type=Path),
+    help="Also write each question's draft and outcome to this file, one JSON object per line.",
 )
 def eval_cmd(
     path: Path,
@@ -266,10 +266,14 @@ def eval_cmd(
     if answers is None:
         result = evaluate(path, config, questions, use_history=not no_history)
     else:
+        if answers.resolve() in {(path / name).resolve() for name in ("passages.jsonl", "questions.jsonl")}:
+            _fail(f"--answers {answers} would overwrite the benchmark itself")
+        if answers.is_dir():
+            _fail(f"--answers {answers} is a folder; give a file name")
         try:
             out = answers.open("w", encoding="utf-8")
         except OSError as e:
-            _fail(f"cannot write {answers}: {e.strerror}")
+            _fail(f"cannot write {answers}: {e.strerror or e}")
         with out:
             result = evaluate(
                 path,

@@ -145,8 +145,7 @@ def evaluate(
             answer = engine.ask(q["question"], top_k=top_k, history=history)
             latencies.append((time.perf_counter() - started) * 1000)
             judged = outcome(q, answer, by_path, threshold)
-            kinds = dict.fromkeys(["all", kind_of(q), q.get("kind") or kind_of(q)])
-            for kind in kinds:
+            for kind in dict.fromkeys(["all", judged["group"], judged["kind"]]):
                 _count(tallies[kind], judged)
             if record:
                 record(judged)
@@ -169,10 +168,12 @@ def evaluate(
 
 
 def outcome(q: dict[str, Any], answer: Any, by_path: dict[str, str], threshold: float) -> dict[str, Any]:
-    """What happened to one question: refused or not, whether the answer text holds a gold answer,
-    where the gold passage ranks among the citations, and the answer itself.
+    """What happened to one question: its draft (every question is drafted, as at threshold 0), whether
+    it was refused (no draft, or under `threshold`: the user would not see the draft), whether the
+    draft holds a gold answer, and where the gold passage ranks among the citations.
 
-    Plain JSON, so that `issqa eval --answers` can write it as one line per question.
+    Plain JSON, so that `issqa eval --answers` can write it as one line per question. `group` is
+    single, follow-up or unanswerable; `kind` is the data's own kind, or the group.
     """
     impossible = bool(q.get("is_impossible"))
     refused = not answer.answered or answer.confidence < threshold
@@ -182,18 +183,19 @@ def outcome(q: dict[str, Any], answer: Any, by_path: dict[str, str], threshold: 
     rank = None if impossible else next((i for i, pid in enumerate(cited, 1) if pid == q["gold_pid"]), None)
     return {
         "qid": q.get("qid", q.get("id")),
+        "group": kind_of(q),
         "kind": q.get("kind") or kind_of(q),
         "question": q["question"],
         "impossible": impossible,
         "answers": q.get("answers", []),
         "gold_pid": q.get("gold_pid"),
         "rank": rank,
-        "answered": answer.answered,
+        "drafted": answer.answered,
         "confidence": answer.confidence,
         "refused": refused,
-        "right": right,
+        "right": right,  # a gold answer in the draft
         "hit": right and not refused,  # an answer-level hit: a gold answer in the answer given
-        "answer": answer.answer,
+        "draft": answer.answer,
         "cited": cited,
     }
 
@@ -203,7 +205,7 @@ def _count(tally: Tally, judged: dict[str, Any]) -> None:
         tally.refusals["tp" if judged["refused"] else "fn"] += 1
     else:
         tally.refusals["fp" if judged["refused"] else "tn"] += 1
-    if judged["answered"]:
+    if judged["drafted"]:
         tally.confidences.append((judged["confidence"], judged["right"]))
     if judged["impossible"]:
         return

@@ -127,9 +127,10 @@ _NEGATION = re.compile(
 )
 # ... except where they turn nothing round: "whether or not it can", "not only ... but also", "the
 # No. 2 official", "the No 1 song", "the No. of seats", a leading "No, ..." or "No." that answers the
-# previous turn, and a closing "..., no?" that asks for agreement.
+# previous turn, and a closing "..., no?" that asks for agreement. ("wont" and "cant" are read as
+# negations even in the rare "as he is wont to" and "the cant of politics".)
 _NOT_A_NEGATION = re.compile(
-    r"\bor not\b|\bnot (?:only|just|merely)\b|\bno\.?\s*\d|\bno\.\s*of\b|^\s*no\b[,.!]|,\s*no\s*\?\s*$",
+    r"\bor not\b|\bnot (?:only|just|merely)\b|\bno\.\s*\d|\b(?-i:No) ?\d|\bno\.\s*of\b|^\s*no\b[,.!]|,\s*no\s*\?\s*$",
     re.I,
 )
 # A sentence may turn round in other words than the question's: "nonviolent" for "not violent",
@@ -137,10 +138,10 @@ _NOT_A_NEGATION = re.compile(
 # was postponed" for "why did it not go ahead". Whole words and their endings only: not "nonetheless",
 # "exceptional", "lacklustre".
 _DENIAL = re.compile(
-    r"\bnon-?(?!e\b|etheless\b|sense|ce\b)[a-z]|\b(?:unable|impossib\w*|refus(?:e[sd]?|als?|ing)|refrain\w*"
+    r"\bnon-?(?!e\b|etheless\b|sens|ces?\b)[a-z]|\b(?:unable|impossib\w*|refus(?:e[sd]?|als?|ing)|refrain\w*"
     r"|fail(?:s|ed|ings?|ures?)?(?!-safe)|lack(?:s|ed|ing)?|absen(?:t|ces?)|instead|except(?:ions?|ing)?"
     r"|exclud\w*|postpon\w*|cancel\w*|abort\w*|prevent\w*|prohibit\w*|forbid\w*|forbade|bann(?:ed|ing)"
-    r"|(?-i:bans?))\b",
+    r"|(?-i:ban|[Bb]ans))\b",
     re.I,
 )
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from service.answer import NOT_FOUND, compose, draft, features
+from service.answer import _POINTS_BACK, NOT_FOUND, compose, draft, features
 from service.documents import Document
 from service.query import answer_type, read
 from service.retrieval import Hit
@@ -123,6 +123,32 @@ def test_a_sentence_that_points_back_is_quoted_with_the_sentence_it_points_to():
         first = [unit(1, 0.1, 0), unit(0.3, 1, 0), unit(0, 0, 1)] if alone.startswith("It") else vectors
         answer = compose(query, [make_hit(alone, first, score=0.6)], 0.0)
         assert len(split_answer(answer.answer)) == 1, answer.answer
+
+
+@pytest.mark.parametrize(
+    "sentence, points_back",
+    [
+        ("It is the fastest growing sector.", True),
+        ("“It was,” he said.", True),
+        ("It was designed to carry crews.", True),
+        ("This theory states that rocks change.", True),
+        ("His or her role is to design the works.", True),
+        ("The latter was launched in 1990.", True),
+        ("The former, a probe, crashed.", True),
+        ("It is estimated that 5,000 people live there.", False),
+        ("It was not until 1990 that the probe flew.", False),
+        ("This year the crew flew twice.", False),
+        ("The former NASA administrator spoke.", False),
+        ("Her Majesty's Government agreed.", False),
+        ("He-3 is rare on Earth.", False),
+        ("Thereafter the crew flew.", False),
+        ("Italy signed the agreement.", False),
+    ],
+)
+def test_a_sentence_points_back_when_it_opens_with_a_pronoun_that_has_somewhere_to_point(
+    sentence, points_back
+):
+    assert bool(_POINTS_BACK.match(sentence)) is points_back
 
 
 def test_a_follow_up_quotes_the_passage_on_the_conversations_topic():

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
-from service.evaluation import ece, write_corpus
+from service.evaluation import ece, read_questions, write_corpus
 
 from .conftest import ROOT, bench_script
 
@@ -68,36 +68,45 @@ def test_eval_writes_each_answer_so_two_runs_compare_question_by_question(tmp_pa
         )
         assert result.exit_code == 0, result.output
         figures = json.loads(result.output[result.output.index("{") :])
-        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-        assert [r["question"] for r in rows] == [q["question"] for q in _questions(bench)]
+        rows = read_questions(out)
+        assert [r["question"] for r in rows] == [
+            q["question"] for q in read_questions(bench / "questions.jsonl")
+        ]
         # The lines add up to the printed figures.
         answerable = [r for r in rows if not r["impossible"]]
         assert sum(r["hit"] for r in answerable) / len(answerable) == figures["answer_hit_rate"]
         assert sum(r["rank"] == 1 for r in answerable) / len(answerable) == figures["recall@1"]
         runs[name] = rows
     moon = runs["shipped"][0]
-    assert moon["hit"] and "384,400" in moon["answer"] and moon["cited"][0] == "Moon#0"
+    assert moon["hit"] and "384,400" in moon["draft"] and moon["cited"][0] == "Moon#0"
+    assert moon["group"] == "single" and runs["shipped"][3]["group"] == "unanswerable"
+    # Refused, the drafts are still written: what the user would have seen over the threshold.
     assert all(r["refused"] and not r["hit"] for r in runs["refuse-all"])
+    assert runs["refuse-all"][0]["draft"] == moon["draft"] and runs["refuse-all"][0]["right"]
 
     compare = bench_script("compare_answers")
     table = compare.changes(runs["shipped"], runs["refuse-all"])
     assert len(table["single"]["lost"]) == 3 and not table["single"]["gained"]
     assert len(table["unanswerable"]["kept"]) == 1, "the impossible question is refused by both"
-    assert "lost" in compare.report(table)
-    with pytest.raises(SystemExit):
+    rows = {line.split()[0]: line.split()[1:] for line in compare.report(table).splitlines()[1:-1]}
+    assert rows["single"] == ["3", "1.000", "0.000", "3", "0"]
+    with pytest.raises(ValueError):
         compare.changes(runs["shipped"], runs["shipped"][::-1])
 
 
-def test_eval_says_when_it_cannot_write_the_answers(tmp_path):
+def test_eval_says_when_it_cannot_write_the_answers_and_never_overwrites_the_benchmark(tmp_path):
     bench = make_benchmark(tmp_path / "bench")
-    out = tmp_path / "missing" / "answers.jsonl"
-    result = CliRunner().invoke(main, ["eval", str(bench), "--answers", str(out)])
-    assert result.exit_code == 1
-    assert result.output.strip().startswith(f"issqa: cannot write {out}")
-
-
-def _questions(bench: Path) -> list[dict]:
-    return [json.loads(line) for line in (bench / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    questions = (bench / "questions.jsonl").read_bytes()
+    for out, message in (
+        (tmp_path / "missing" / "answers.jsonl", "cannot write"),
+        (tmp_path, "is a folder"),
+        (bench / "questions.jsonl", "would overwrite the benchmark itself"),
+    ):
+        result = CliRunner().invoke(main, ["eval", str(bench), "--answers", str(out)])
+        assert result.exit_code == 1
+        assert result.output.strip().startswith("issqa: ") and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert (bench / "questions.jsonl").read_bytes() == questions
 
 
 def test_eval_rejects_a_folder_without_the_files(tmp_path):
@@ -127,16 +136,12 @@ def test_the_space_follow_up_tuning_set_is_well_formed():
     folder = ROOT / "bench" / "data" / "space-followups"
     held_out = ROOT / "evals" / "space-conversations"
     assert (folder / "passages.jsonl").read_bytes() == (held_out / "passages.jsonl").read_bytes()
-    passages = {p["pid"]: p for p in _questions_of(folder / "passages.jsonl")}
-    questions = _questions_of(folder / "questions.jsonl")
+    passages = {p["pid"]: p for p in read_questions(folder / "passages.jsonl")}
+    questions = read_questions(folder / "questions.jsonl")
     assert sum(q["kind"] == "followup" for q in questions) >= 90
     for q in questions:
         assert all(a in passages[q["gold_pid"]]["text"] for a in q["answers"]), q["qid"]
         assert q["history"] and q["history"][-1]["role"] == "assistant", q["qid"]
-
-
-def _questions_of(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_eval_scores_answers_per_kind_and_the_calibration(tmp_path):

@@ -135,6 +135,7 @@ def test_a_question_turned_round_is_told_by_its_negation_however_written():
         "Which crew wont fly?",
         "Who mustnt board?",
         "No one flew?",
+        "Why were no 2 flights alike?",
     ):
         assert negates(negated) and denies(negated), negated
     for plain_statement in (
@@ -166,7 +167,8 @@ def test_a_sentence_may_turn_round_in_its_own_words():
         "The flight was cancelled.",
         "His absences from the crew were noted.",
         "The report lists the agency's failings.",
-        "The ban on exports held; bans followed.",
+        "The ban on exports held.",
+        "Bans on exports followed.",
         "Excepting Riverside, every city lies near the coast.",
     ):
         assert denies(denial) and not negates(denial), denial
@@ -178,6 +180,8 @@ def test_a_sentence_may_turn_round_in_its_own_words():
         "A failsafe valve held.",
         "A fail-safe valve held.",
         "He called the plan nonsense.",
+        "A nonsensical plan.",
+        "Nonces were exchanged.",
         "Ban Ki-moon spoke at the launch.",
     ):
         assert not denies(plain_statement), plain_statement
