@@ -51,6 +51,9 @@ class CachedEmbedder:
             self.seen.update(zip(todo, self.embedder.encode(todo), strict=True))
         return np.array([self.seen[t] for t in texts])
 
+    def count_tokens(self, text: str) -> int:
+        return self.embedder.count_tokens(text)
+
 
 def previous_method(index, embedder, question, k, history):
     """What shipped before: the last answer embedded and blended in (weight 1.0 on a pronoun or
