@@ -41,17 +41,34 @@ def changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[s
 
 
 def report(table: dict[str, dict[str, list[Pair]]]) -> str:
-    """One row per group and kind: questions, the share right before and after, lost, gained."""
-    lines = [f"{'kind':16} {'n':>5} {'before':>7} {'after':>7} {'lost':>5} {'gained':>6}"]
+    """One row per group and kind: questions, the share right before and after, lost and gained (each
+    split into those whose draft changed and those whose same draft crossed the threshold), and the
+    drafts that changed and that hold a gold answer before and after."""
+    lines = [
+        f"{'kind':16} {'n':>5} {'before':>7} {'after':>7} {'lost':>11} {'gained':>11} "
+        f"{'drafts changed':>14} {'drafts right':>13}"
+    ]
     for kind, states in sorted(table.items(), key=lambda kv: (kv[0] != "all", kv[0])):
-        n = sum(len(v) for v in states.values())
+        pairs = [pair for v in states.values() for pair in v]
+        n = len(pairs)
         before = len(states["kept"]) + len(states["lost"])
         after = len(states["kept"]) + len(states["gained"])
+        changed = sum(a["draft"] != b["draft"] for a, b in pairs)
+        right = f"{sum(a['right'] for a, _ in pairs)}→{sum(b['right'] for _, b in pairs)}"
         lines.append(
-            f"{kind:16} {n:>5} {before / n:7.3f} {after / n:7.3f} {len(states['lost']):>5} {len(states['gained']):>6}"
+            f"{kind:16} {n:>5} {before / n:7.3f} {after / n:7.3f} {_split(states['lost']):>11} "
+            f"{_split(states['gained']):>11} {changed:>14} {right:>13}"
         )
-    lines.append("(right: an answer-level hit, or for an unanswerable question a refusal)")
+    lines.append(
+        "(right: an answer-level hit, or for an unanswerable question a refusal; lost and gained as"
+        " total (new draft + same draft across the threshold))"
+    )
     return "\n".join(lines)
+
+
+def _split(pairs: list[Pair]) -> str:
+    redrafted = sum(a["draft"] != b["draft"] for a, b in pairs)
+    return f"{len(pairs)} ({redrafted}+{len(pairs) - redrafted})"
 
 
 def examples(table: dict[str, dict[str, list[Pair]]], show: int) -> str:

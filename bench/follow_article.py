@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service import answer, confidence
 from service.engine import DEFAULTS
 from service.evaluation import benchmark_engine, read_questions
-from service.query import _last_exchange, analyse
+from service.query import analyse
 from service.retrieval import Hit, search
 
 BONUSES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 10.0)
@@ -47,7 +47,7 @@ def main(folder: Path) -> None:
             history = q.get("history") or []
             query = analyse(index, engine.embedder, q["question"], history)
             hits = search(index, query, 100)
-            said = MARKER.sub("", _last_exchange(history)[1]).strip()[:80]
+            said = MARKER.sub("", query.already_said).strip()[:80]  # the last answer's first sentence
             article = (
                 next((d.title for p, d in passages if said and said in p.text), None)
                 if query.context

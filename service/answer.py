@@ -263,8 +263,10 @@ def choose_sentences(
         if rival is not None:
             return sorted([best, rival], key=lambda q: hits[q.n - 1].document.published or "", reverse=True)
     chosen = [best]
-    following = [(q, signals) for q, signals in ranked if q.n == best.n and q.start > best.start]
-    nxt, nxt_signals = min(following, key=lambda item: item[0].start, default=(None, {}))
+    # The best passage's sentences in reading order: the one before the best and the one after it.
+    passage = sorted(((q, signals) for q, signals in ranked if q.n == best.n), key=lambda item: item[0].start)
+    at = next(i for i, (q, _) in enumerate(passage) if q is best)
+    nxt, nxt_signals = passage[at + 1] if at + 1 < len(passage) else (None, {})
     if len(scored) > 1 and scored[1].score >= best.score - SECOND_SENTENCE_MARGIN:
         chosen.append(scored[1])
     elif nxt is not None:
@@ -272,28 +274,25 @@ def choose_sentences(
         margin = TYPED_ADJACENT_MARGIN if completes else ADJACENT_MARGIN
         if nxt.score >= best.score - margin:
             chosen.append(nxt)
-    antecedent = _antecedent(query, hits, best, ranked)
-    if antecedent is not None and antecedent not in chosen:
-        chosen.append(antecedent)
+    previous = passage[at - 1][0] if at else None
+    if (
+        previous
+        and previous not in chosen
+        and _points_back(query, hits[best.n - 1].passage.text, best, previous)
+    ):
+        chosen.append(previous)
     # Quote sentences of one passage in reading order, the best passage first.
     return sorted(chosen, key=lambda q: (q.n != best.n, q.n, q.start))
 
 
-def _antecedent(
-    query: Query, hits: list[Hit], best: Quote, ranked: list[tuple[Quote, dict[str, float]]]
-) -> Quote | None:
-    """The sentence before `best` in its passage, when `best` opens by pointing back to it.
+def _points_back(query: Query, text: str, best: Quote, previous: Quote) -> bool:
+    """Whether `best` opens by pointing back to `previous`, the sentence before it, so both are quoted.
 
     Not for a follow-up whose previous answer already said it: the reader has just read it.
     """
-    text = hits[best.n - 1].passage.text
     if not _POINTS_BACK.match(text, best.start):
-        return None
-    before = [q for q, _ in ranked if q.n == best.n and q.end <= best.start]
-    previous = max(before, key=lambda q: q.start, default=None)
-    if previous is None or (query.already_said and text[previous.start : previous.end] in query.already_said):
-        return None
-    return previous
+        return False
+    return not (query.already_said and text[previous.start : previous.end] in query.already_said)
 
 
 def _figures(hit: Hit, quote: Quote) -> set[str]:

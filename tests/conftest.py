@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import re
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -23,7 +24,12 @@ SHARED = ROOT.parent / "shared"
 
 
 def bench_script(name: str) -> ModuleType:
-    """`bench/<name>.py` imported as a module: bench/ holds scripts, not a package."""
+    """`bench/<name>.py` imported as a module: bench/ holds scripts, not a package.
+
+    bench/ goes on the import path, as when a script runs, since scripts import one another.
+    """
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.append(str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

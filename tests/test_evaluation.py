@@ -89,7 +89,8 @@ def test_eval_writes_each_answer_so_two_runs_compare_question_by_question(tmp_pa
     assert len(table["single"]["lost"]) == 3 and not table["single"]["gained"]
     assert len(table["unanswerable"]["kept"]) == 1, "the impossible question is refused by both"
     rows = {line.split()[0]: line.split()[1:] for line in compare.report(table).splitlines()[1:-1]}
-    assert rows["single"] == ["3", "1.000", "0.000", "3", "0"]
+    # All three lost with the same draft, refused: nothing redrafted, every draft still right.
+    assert rows["single"] == ["3", "1.000", "0.000", "3", "(0+3)", "0", "(0+0)", "0", "3→3"]
     with pytest.raises(ValueError):
         compare.changes(runs["shipped"], runs["shipped"][::-1])
 
@@ -132,16 +133,15 @@ def test_the_project_question_set_is_well_formed():
 
 
 def test_the_space_follow_up_tuning_set_is_well_formed():
-    # The tuning twin of evals/space-conversations: the same corpus, its own hand-written questions.
+    # The tuning twin of evals/space-conversations: the same corpus, its own hand-written questions,
+    # checked by the checks its builder runs (bench/make_space_followups.py), without writing a file.
     folder = ROOT / "bench" / "data" / "space-followups"
     held_out = ROOT / "evals" / "space-conversations"
     assert (folder / "passages.jsonl").read_bytes() == (held_out / "passages.jsonl").read_bytes()
-    passages = {p["pid"]: p for p in read_questions(folder / "passages.jsonl")}
-    questions = read_questions(folder / "questions.jsonl")
-    assert sum(q["kind"] == "followup" for q in questions) >= 90
-    for q in questions:
-        assert all(a in passages[q["gold_pid"]]["text"] for a in q["answers"]), q["qid"]
-        assert q["history"] and q["history"][-1]["role"] == "assistant", q["qid"]
+    builder = bench_script("make_space_followups")
+    passages = read_questions(folder / "passages.jsonl")
+    checks = builder.make_space_conversations.check_questions
+    assert checks(passages, folder / "questions.jsonl", **builder.MINIMUMS) == []
 
 
 def test_eval_scores_answers_per_kind_and_the_calibration(tmp_path):
