@@ -1,74 +1,94 @@
-"""Trial, not shipped: keep a follow-up in the article of the last answer, and measure what it buys.
+"""How much a follow-up should prefer the article of the last answer: `retrieval.ARTICLE_BONUS`, swept.
 
 Over long articles a follow-up's passage is often beside the last answer's, and a passage of another
-article can outrank it (bench/data/space-followups: R@1 0.62 for follow-ups). This asks every question
-of FOLDER as `issqa eval` does, but takes 100 hits, adds BONUS to the hybrid score of those from the
-article whose passage holds the last answer's first sentence (only for a question read as a follow-up,
-`query.context`), re-ranks, and answers from the first ten at the shipped threshold. The article is
-told by its title: benchmark folders hold one document per passage. It prints R@1 and answer hits per
-kind for each bonus (docs/benchmarks.md, section 12).
+article can outrank it (bench/data/space-followups: follow-up R@1 0.62 without the bonus). This indexes
+FOLDER once and asks every question through `Engine.ask`, history included, once per bonus, and prints
+R@1 and answer-level hits per kind at the shipped threshold (docs/benchmarks.md, section 12). The
+bonus applies only to a question read as a follow-up (`query.follows`). It then prints what the
+article costs a follow-up, in the same process: finding the passage the last answer quoted
+(`query.quoted_from`), and the search with and without the bonus, at p50 over three rounds.
 
     .venv/bin/python bench/follow_article.py bench/data/space-followups
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import statistics
 import sys
+import time
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service import answer, confidence
-from service.engine import DEFAULTS
-from service.evaluation import benchmark_engine, read_questions
-from service.query import analyse
-from service.retrieval import Hit, search
+from service import retrieval
+from service.engine import DEFAULTS, Engine
+from service.evaluation import benchmark_engine, outcome, read_questions
+from service.query import analyse, quoted_from
 
-BONUSES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 10.0)
-MARKER = re.compile(r" \[\d+\]")
+BONUSES = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 
 
-def reranked(hits: list[Hit], article: str | None, bonus: float) -> list[Hit]:
-    """The hits re-ranked with `bonus` added to the hybrid score of those from `article`."""
-    return sorted(
-        hits, key=lambda h: h.rank_score + (bonus if h.document.title == article else 0.0), reverse=True
+def main(
+    folder: Path, bonuses: tuple[float, ...] = BONUSES
+) -> dict[float, dict[str, tuple[float, float, int]]]:
+    """R@1, answer hits and count per kind, for each bonus."""
+    questions = read_questions(folder / "questions.jsonl")
+    threshold = float(DEFAULTS["MIN_CONFIDENCE"])
+    shipped = retrieval.ARTICLE_BONUS
+    figures: dict[float, dict[str, tuple[float, float, int]]] = {}
+    with benchmark_engine(folder, {"MIN_CONFIDENCE": 0.0}) as (engine, by_path):
+        try:
+            for bonus in bonuses:
+                retrieval.ARTICLE_BONUS = bonus
+                tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+                for q in questions:
+                    answer = engine.ask(q["question"], history=q.get("history") or [])
+                    judged = outcome(q, answer, by_path, threshold)
+                    counts = tally[judged["kind"]]
+                    counts[0] += judged["rank"] == 1
+                    counts[1] += judged["hit"]
+                    counts[2] += 1
+                figures[bonus] = {k: (r / n, h / n, n) for k, (r, h, n) in sorted(tally.items())}
+        finally:
+            retrieval.ARTICLE_BONUS = shipped
+        print(cost(engine, questions))
+    return figures
+
+
+def cost(engine: Engine, questions: list[dict], rounds: int = 3) -> str:
+    """p50 milliseconds per follow-up of finding the quoted passage, and of the search with and without it."""
+    index = engine.index()
+    queries = [
+        analyse(index, engine.embedder, q["question"], q["history"]) for q in questions if q.get("history")
+    ]
+    queries = [q for q in queries if q.follows is not None]
+    found, boosted, plain = [], [], []
+    for _ in range(rounds):
+        for query in queries:
+            started = time.perf_counter()
+            quoted_from(index, query.already_said)
+            found.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            retrieval.search(index, query, DEFAULTS["TOP_K"])
+            boosted.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            retrieval.search(index, dataclasses.replace(query, follows=None), DEFAULTS["TOP_K"])
+            plain.append(time.perf_counter() - started)
+
+    def p50(times: list[float]) -> str:
+        return f"{statistics.median(times) * 1000:.3f} ms"
+
+    return (
+        f"{len(queries)} follow-ups with a quoted passage, p50 over {rounds} rounds: finding it {p50(found)}; "
+        f"search with the article bonus {p50(boosted)}, without {p50(plain)}"
     )
 
 
-def main(folder: Path) -> None:
-    questions = read_questions(folder / "questions.jsonl")
-    model = confidence.load()
-    tallies: dict[float, dict[str, list[int]]] = {bonus: {} for bonus in BONUSES}
-    with benchmark_engine(folder, {"MIN_CONFIDENCE": 0.0}) as (engine, by_path):
-        index = engine.index()
-        passages = [(p, d) for d in index.documents().values() for p in index.passages_of(d.id)]
-        for q in questions:
-            history = q.get("history") or []
-            query = analyse(index, engine.embedder, q["question"], history)
-            hits = search(index, query, 100)
-            said = MARKER.sub("", query.already_said).strip()[:80]  # the last answer's first sentence
-            article = (
-                next((d.title for p, d in passages if said and said in p.text), None)
-                if query.context
-                else None
-            )
-            for bonus in BONUSES:
-                ranked = reranked(hits, article, bonus)[:10]
-                given = answer.compose(query, ranked, DEFAULTS["MIN_CONFIDENCE"], model=model)
-                text = given.answer.lower() if given.answered else ""
-                tally = tallies[bonus].setdefault(q.get("kind", "?"), [0, 0, 0])
-                tally[0] += bool(ranked) and by_path.get(ranked[0].document.path) == q["gold_pid"]
-                tally[1] += any(a.lower() in text for a in q["answers"])
-                tally[2] += 1
-    for bonus, kinds in tallies.items():
-        print(
-            f"bonus {bonus:5}: "
-            + "  ".join(
-                f"{k} R@1 {r / n:.3f} hits {h / n:.3f} (n {n})" for k, (r, h, n) in sorted(kinds.items())
-            )
-        )
-
-
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    for bonus, kinds in main(Path(sys.argv[1])).items():
+        print(
+            f"bonus {bonus:4}: "
+            + "  ".join(f"{k} R@1 {r:.3f} hits {h:.3f} (n {n})" for k, (r, h, n) in kinds.items())
+        )

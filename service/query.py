@@ -40,7 +40,11 @@ _FOLLOW_UP = re.compile(
     # "at that time"; "the main one" stands for something named before.
     r"\b(does|did|do|is|was|are|were|has|had|have|in|on|at|of|for|from|to|by|with|about|after|before|"
     r"during|since|into|than|when|where|what|who|how|why|which)\s+(this|that|these|those)\b|"
-    r"\bthen\s*\?*\s*$|\b(the|this|that)(\s+\w+)?\s+ones?\b",
+    r"\bthen\s*\?*\s*$|\b(the|this|that)(\s+\w+)?\s+ones?\b|"
+    # "the other", "the two", "the rest", "the same", "the latter" and "like that" point back to what
+    # was just said ("Who got the other half?", "Which of the two pulled out?", "How often do hits
+    # like that happen?"); "the former" is left out, mostly an adjective ("the former head").
+    r"\bthe\s+(other|two|three|both|rest|remaining|same|latter)\b|\blike\s+(that|this|those|these)\b",
     re.I,
 )
 # Questions about the present: among passages about as relevant, the newer article should win.
@@ -74,6 +78,7 @@ TOPIC_DEPTH = 20  # the passages the earlier terms find by keyword, to tell topi
 TOPIC_SHARE = 0.3  # a term is the topic when at least this share of those passages holds it
 CONTEXT_WEIGHT = 0.25
 CARRY_TURNS = 2  # how many earlier follow-ups back a conversation's subject is carried
+QUOTED_DEPTH = 5  # the passages searched for the one the last answer quoted
 
 History = Sequence[dict[str, str]]
 
@@ -98,6 +103,9 @@ class Query:
     spelled: str = ""  # the question as the documents spell its words (`respell`); "" when unchanged
     dated: bool = False  # names a month or a year (itself or its context): an article's date is evidence
     negated: bool = False  # its own words turn it round ("did not"): only a sentence that does too answers
+    # For a follow-up, the passage the last answer quoted first: its article is where the conversation
+    # is, and retrieval prefers it (`retrieval.ARTICLE_BONUS`). None for a question on its own.
+    follows: int | None = None
 
     @property
     def lowered(self) -> str:
@@ -126,6 +134,7 @@ def read(
     already_said: str = "",
     referents: str = "",
     spelled: str = "",
+    follows: int | None = None,
 ) -> Query:
     """A `Query` from a question, its vector and (for a follow-up) its context: the pure part of `analyse`.
 
@@ -158,6 +167,7 @@ def read(
         spelled=spelled if spelled != question else "",
         dated=names_a_date(written + (_TOKEN.findall(context) if context else [])),
         negated=negates(words),
+        follows=follows if context else None,
     )
 
 
@@ -199,7 +209,23 @@ def analyse(
         already_said=said,
         referents=referents(history) if context else "",
         spelled=spelled,
+        follows=quoted_from(index, said) if context else None,
     )
+
+
+def quoted_from(index: Index, answer: str) -> int | None:
+    """The passage that `answer`'s first quoted sentence comes from, or None when no passage holds it.
+
+    An answer quotes its passages verbatim, one marker after each sentence; the first sentence is
+    from the passage it leaned on most. A keyword search for its words finds that passage among
+    the first few; a refusal, or an answer the documents no longer hold, finds none.
+    """
+    first = _MARKER.sub("", _CITATION.split(answer, maxsplit=1)[0]).strip()
+    if not first:
+        return None
+    found = index.keyword_scores(keyword_terms(content_words(first)), QUOTED_DEPTH)
+    held = index.held(found)
+    return next((pid for pid in found if pid in held and first in held[pid].passage.text), None)
 
 
 def respell(index: Index, text: str, known: Callable[[str], bool]) -> str:

@@ -3,7 +3,8 @@
 Stage one gathers candidates from the vector index (meaning) and from BM25 over passage and title
 (exact words, names, numbers). Stage two scores each candidate on four signals: its cosine to the
 question, its BM25 score relative to the query's best, its best sentence's cosine, and the share of
-question words it contains. The weights were tuned on squad-v1.1-dev (bench/tune_retrieval.py).
+question words it contains. The weights were tuned on squad-v1.1-dev (bench/tune_retrieval.py). A
+follow-up then prefers the passages of the article its last answer came from (`ARTICLE_BONUS`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ CANDIDATES = 50  # from each of the dense and the keyword search
 SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
 WEIGHTS = {"dense": 1.0, "keyword": 0.6, "sentence": 1.0, "coverage": 0.3, "recency": 0.1}
 MODES = ("hybrid", "dense", "keyword")
+# A follow-up is most often about the article the last answer came from (the next paragraph, another
+# detail), and over long articles on one subject another article's passage can outscore it. In hybrid
+# mode its passages rank as if their score were this much higher; large against the differences
+# among on-topic passages, so another article wins only by a clear margin (bench/follow_article.py,
+# docs/benchmarks.md section 12).
+ARTICLE_BONUS = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,9 @@ class Hit:
     document: Document
     score: float
     sentences: tuple[Sentence, ...] = ()
-    rank_score: float = 0.0  # the hybrid score, also when a `dense` or `keyword` search ordered the hits
+    # The hybrid score, also when a `dense` or `keyword` search ordered the hits, and without a
+    # follow-up's ARTICLE_BONUS: it measures how well the passage fits the question (the confidence reads it).
+    rank_score: float = 0.0
     signals: tuple[
         float, ...
     ] = ()  # stage two's signals, in the order of SIGNALS (answer confidence reads them)
@@ -118,15 +127,37 @@ def rank(found: Candidates, mode: str = "hybrid", weights: dict[str, float] = WE
     return np.asarray(found.signals @ np.array([weights[s] for s in SIGNALS]))
 
 
+def _in_article(index: Index, found: Candidates, passage_id: int) -> np.ndarray:
+    """1.0 for each candidate from the article of `passage_id`, else 0.0.
+
+    The article is the passage's document, or any document with its title: an article kept as
+    several files (or, in the benchmarks, one file per paragraph) is still one article.
+    """
+    held = found.held
+    home = held[passage_id].passage if passage_id in held else index.passages([passage_id]).get(passage_id)
+    if home is None:
+        return np.zeros(len(found.ids))
+    owners = {pid: h.passage.document_id for pid, h in held.items()}
+    titles = index.titles({home.document_id, *owners.values()})
+    title = titles.get(home.document_id, "")
+    same = {doc_id for doc_id, t in titles.items() if doc_id == home.document_id or (title and t == title)}
+    return np.array([owners.get(pid) in same for pid in found.ids], dtype=np.float64)
+
+
 def search(index: Index, query: Query, k: int, mode: str = "hybrid") -> list[Hit]:
     """The `k` best passages for the query, best first, with their documents and sentences."""
     found = candidates(index, query, max(k, CANDIDATES))
     # The hybrid score orders the hits in hybrid mode and is what the answer confidence reads, also
     # when a `dense` or `keyword` search (kept for comparison) orders them.
     fused = rank(found)
-    scores = fused if mode == "hybrid" else rank(found, mode)
-    order = np.argsort(-scores, kind="stable")[:k].tolist()
     held = found.held
+    if mode != "hybrid":
+        scores = rank(found, mode)
+    elif query.follows is not None:
+        scores = fused + ARTICLE_BONUS * _in_article(index, found, query.follows)
+    else:
+        scores = fused
+    order = np.argsort(-scores, kind="stable")[:k].tolist()
     top = [(i, held[found.ids[i]]) for i in order if found.ids[i] in held]
     documents = index.documents(passage.passage.document_id for _, passage in top)
     signals = found.signals[[i for i, _ in top]].tolist()

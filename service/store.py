@@ -17,7 +17,7 @@ import tempfile
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -462,6 +462,7 @@ class BuildLock:
 
 CACHED_PASSAGES = 4096  # per loaded index: see Index._rows
 CACHED_DOCUMENTS = 256  # per loaded index: see Index.documents
+CACHED_TITLES = 16384  # per loaded index: see Index.titles (about 2 MB when full)
 CACHED_CLAUSES = 65536  # per loaded index: see Index._clause
 # Respelling a word no passage holds (Index.spelled_as): the passages a fuzzy search reads for the
 # spellings they use, and the edits allowed (one, two from this many letters on).
@@ -565,6 +566,7 @@ class Index:
         # costs besides the model. Oldest out first; about 40 MB when full.
         self._rows: dict[int, Held] = {}
         self._docs: dict[str, Document] = {}
+        self._titles: dict[str, str] = {}
         self._clauses: dict[tuple[str, ...], tuple[tantivy.Occur, tantivy.Query] | None] = {}
         self._spellings: dict[str, str | None] = {}
         self._rows_lock = threading.Lock()
@@ -651,6 +653,13 @@ class Index:
             self._clauses.clear()
         self._clauses[tokens] = clause
         return clause
+
+    def _remember(self, cache: dict[Any, Any], fresh: Mapping[Any, Any], limit: int) -> None:
+        """Add `fresh` to one of the index's caches, dropping the oldest entries beyond `limit`."""
+        with self._rows_lock:
+            cache.update(fresh)
+            for old in list(cache)[: max(0, len(cache) - limit)]:
+                del cache[old]
 
     def holds(self, word: str) -> bool:
         """Whether any passage (or its article's title) holds `word` in some form, as keyword search reads it.
@@ -776,10 +785,7 @@ class Index:
             vectors = np.frombuffer(b"".join(r[3] for r in held), dtype=np.float16).astype(np.float32)
             shape = (len(held), self.manifest.dimensions)
             fresh[pid] = Held.of(passage, [(r[1], r[2]) for r in held], vectors.reshape(shape))
-        with self._rows_lock:
-            self._rows.update(fresh)
-            for old in list(self._rows)[: max(0, len(self._rows) - CACHED_PASSAGES)]:
-                del self._rows[old]
+        self._remember(self._rows, fresh, CACHED_PASSAGES)
         found.update(fresh)
         return found
 
@@ -793,10 +799,25 @@ class Index:
         if missing:
             # The hits' documents come back question after question, like their passages.
             fresh = self._documents_where(f" WHERE id IN ({','.join('?' * len(missing))})", missing)
-            with self._rows_lock:
-                self._docs.update(fresh)
-                for old in list(self._docs)[: max(0, len(self._docs) - CACHED_DOCUMENTS)]:
-                    del self._docs[old]
+            self._remember(self._docs, fresh, CACHED_DOCUMENTS)
+            found |= fresh
+        return found
+
+    def titles(self, ids: Iterable[str]) -> dict[str, str]:
+        """Documents' titles by id: what telling one article from another needs, without their text.
+
+        A follow-up's candidates (`retrieval`) need the titles of a hundred documents, question
+        after question; reading them each time cost more than the rest of the search.
+        """
+        wanted = set(ids)
+        found = {doc_id: self._titles[doc_id] for doc_id in wanted if doc_id in self._titles}
+        missing = sorted(wanted - set(found))
+        if missing:
+            rows = self._db().execute(
+                f"SELECT id, title FROM documents WHERE id IN ({','.join('?' * len(missing))})", missing
+            )
+            fresh = dict(rows.fetchall())
+            self._remember(self._titles, fresh, CACHED_TITLES)
             found |= fresh
         return found
 

@@ -155,6 +155,12 @@ def test_nothing_below_the_engine_splits_the_question_again(news_index, embedder
         ("What was it called then?", True),
         ("What was the company called then?", True),  # "then" at the end: at that time
         ("Who designed the main one?", True),
+        ("Who got the other half of the prize?", True),  # "the other", "the two", "like that" point back
+        ("Which of the two companies later pulled out?", True),
+        ("How often do impacts like that happen?", True),
+        ("Is the same true of the Soyuz launches from Baikonur?", True),
+        ("Who was the former head of Roscosmos?", False),  # "the former" as an adjective
+        ("Which cosmonauts did Roscosmos train for the joint flights?", False),
         ("What was Russia's first moon mission in 50 years?", False),
         ("Who is the person that founded NASA?", False),  # "that" after a noun is a relative word
         ("Which spacecraft will carry the astronaut that NASA chose?", False),
@@ -162,3 +168,57 @@ def test_nothing_below_the_engine_splits_the_question_again(news_index, embedder
 )
 def test_a_follow_up_is_told_by_its_cues(question, leans):
     assert leans_on_history(question) is leans
+
+
+def test_a_follow_up_knows_the_passage_the_last_answer_quoted(news_index, embedder):
+    from service.query import quoted_from
+
+    index = store.Index(news_index["INDEX"])
+    said = ROGOZIN_TURN[1]["content"]
+    follow_up = analyse(index, embedder, "What was his previous job?", ROGOZIN_TURN)
+    assert follow_up.follows is not None
+    assert "Vice Prime Minister Yuri Borisov." in index.passages([follow_up.follows])[follow_up.follows].text
+    # The date a multi-date answer opens with is not part of the quote; nor is what follows its marker.
+    dated = "Reported 2022-07-15: " + said.replace("[1]", "[1] Reported 2023-08-24: Something else. [2]")
+    assert quoted_from(index, dated) == follow_up.follows
+    assert quoted_from(index, answer.NOT_FOUND) is None, "a refusal quotes nothing"
+    assert quoted_from(index, "The new head of the agency is a cat. [1]") is None, "not in any passage"
+    assert quoted_from(index, "") is None
+    own_subject = analyse(index, embedder, "What happened to the Luna-25 spacecraft?", ROGOZIN_TURN)
+    assert own_subject.follows is None, "a question on its own is not held to the last answer's article"
+
+
+def test_a_follow_up_reads_which_passages_share_its_article(corpus, tmp_path, fake_embedder):
+    # An article kept as several files with one title (as a benchmark keeps one file per paragraph) is
+    # one article; a document with another title is not part of it, whatever it says.
+    (corpus / "part-two.txt").write_text(
+        "---\ntitle: NASA to resume joint ISS flights with Russia despite the Ukraine war\n---\n"
+        "Anna Kikina trained for months in Houston before the flight.",
+        encoding="utf-8",
+    )
+    (corpus / "other.txt").write_text(
+        "---\ntitle: Something else\n---\nKikina trained in Houston too, says another article.",
+        encoding="utf-8",
+    )
+    build_index(corpus, tmp_path / "index", fake_embedder)
+    index = store.Index(tmp_path / "index")
+    documents = index.documents()
+    by_path = {d.path: d for d in documents.values()}
+    for _ in range(2):  # read from the store, then from the index's cache
+        assert index.titles(documents) == {doc_id: d.title for doc_id, d in documents.items()}
+    home = index.passages_of(by_path["2022-07-15-nasa-resumes-joint-iss-flights-with-russia.txt"].id)[0]
+    query = read("Where did Kikina train?", fake_embedder.encode(["Where did Kikina train?"])[0])
+    found = retrieval.candidates(index, query, 100)
+    same = retrieval._in_article(index, found, home.id)
+    article = {
+        pid
+        for pid in found.ids
+        if index.passages([pid])[pid].document_id
+        in {
+            by_path["2022-07-15-nasa-resumes-joint-iss-flights-with-russia.txt"].id,
+            by_path["part-two.txt"].id,
+        }
+    }
+    assert {pid for pid, flag in zip(found.ids, same, strict=True) if flag} == article
+    owners = {index.passages([pid])[pid].document_id for pid in found.ids}
+    assert {by_path["part-two.txt"].id, by_path["other.txt"].id} <= owners, "both were candidates"

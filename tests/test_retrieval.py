@@ -199,3 +199,31 @@ def test_the_topic_of_the_earlier_turn_is_kept_and_its_details_dropped(news_inde
     assert set(context) < set(asked + named)
     assert "Ukraine" in context and "change" not in context
     assert conversation_context(index, "What did NASA decide about the Soyuz flights?", history) == ""
+
+
+def test_a_follow_up_prefers_the_article_of_the_last_answer(news_index, embedder):
+    # The bonus orders the hits, but each hit's rank_score stays the plain hybrid score: it measures
+    # how well the passage fits the question, which the confidence reads.
+    import dataclasses
+
+    from service import retrieval
+    from service.query import analyse
+    from service.store import Index
+
+    index = Index(news_index["INDEX"])
+    query = analyse(index, embedder, "What was his previous job?", ROGOZIN_TURN)
+    assert query.follows is not None
+    home = index.passages([query.follows])[query.follows].document_id
+    boosted = retrieval.search(index, query, 10)
+    plain = retrieval.search(index, dataclasses.replace(query, follows=None), 10)
+    plain_scores = {h.passage.id: h.rank_score for h in plain}
+    both = [h for h in boosted if h.passage.id in plain_scores]
+    assert both and all(h.rank_score == plain_scores[h.passage.id] for h in both)
+
+    def key(hit: retrieval.Hit) -> float:
+        return hit.rank_score + retrieval.ARTICLE_BONUS * (hit.passage.document_id == home)
+
+    assert [key(h) for h in boosted] == sorted((key(h) for h in boosted), reverse=True)
+    assert [h.rank_score for h in plain] == sorted((h.rank_score for h in plain), reverse=True)
+    assert boosted[0].passage.document_id == home
+    assert [h.passage.id for h in boosted] != [h.passage.id for h in plain], "the bonus changed the order"
