@@ -27,7 +27,7 @@ from service.engine import DEFAULTS, Engine
 from service.evaluation import benchmark_engine, outcome, read_questions
 from service.query import analyse, quoted_from
 
-BONUSES = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+BONUSES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 
 
 def main(

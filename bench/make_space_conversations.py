@@ -157,20 +157,24 @@ def check_questions(
                     errors.append(f"{where}: history[{i}] is not a verbatim corpus sentence")
         kind = q.get("kind")
         kinds[kind] += 1
+        if kind in ("followup", "followup-across"):
+            question_words = {w.lower() for w in TITLE_WORD.findall(q.get("question", ""))}
+            title_words = {w.lower() for w in TITLE_WORD.findall(gold["title"])}
+            named = sorted(question_words & title_words)
+            if named:
+                errors.append(f"{where}: follow-up names its subject ({', '.join(named)})")
         if kind == "followup":
             followup_by_title[gold["title"]] += 1
             if len(history) == 4:
                 three_turn_followups += 1
             if PERSONAL_PRONOUN.search(q.get("question", "")):
                 personal_followups += 1
-            question_words = {w.lower() for w in TITLE_WORD.findall(q.get("question", ""))}
-            title_words = {w.lower() for w in TITLE_WORD.findall(gold["title"])}
-            named = sorted(question_words & title_words)
-            if named:
-                errors.append(f"{where}: follow-up names its subject ({', '.join(named)})")
-        elif kind == "topic-change":
-            pass
-        else:
+        elif kind == "followup-across":
+            # A story followed into another article: the answer is not in the last answer's article.
+            last = last_answer_pid(passages, q)
+            if last is None or by_pid[last]["title"] == gold["title"]:
+                errors.append(f"{where}: followup-across is answered in the last answer's article")
+        elif kind != "topic-change":
             errors.append(f"{where}: unknown kind {kind!r}")
 
     for kind, minimum in min_counts.items():

@@ -40,20 +40,27 @@ _FOLLOW_UP = re.compile(
     # "at that time"; "the main one" stands for something named before.
     r"\b(does|did|do|is|was|are|were|has|had|have|in|on|at|of|for|from|to|by|with|about|after|before|"
     r"during|since|into|than|when|where|what|who|how|why|which)\s+(this|that|these|those)\b|"
-    r"\bthen\s*\?*\s*$|\b(the|this|that)(\s+\w+)?\s+ones?\b|"
-    # "the other", "the two", "the rest", "the same", "the latter" and "like that" point back to what
-    # was just said ("Who got the other half?", "Which of the two pulled out?", "How often do hits
-    # like that happen?"); "the former" is left out, mostly an adjective ("the former head").
-    r"\bthe\s+(other|two|three|both|rest|remaining|same|latter)\b|\blike\s+(that|this|those|these)\b",
+    r"\bthen\s*\?*\s*$|\b(the|this|that)(\s+\w+)?\s+ones?\b",
     re.I,
 )
+# Weaker cues: "the other", "the two", "the rest", "the same", "the latter" and "like that" point back
+# to what was just said ("Who got the other half?", "Which of the two pulled out?", "How often do
+# hits like that happen?"), but as often not ("the two main segments of the ISS", "the other side of
+# the Moon"). They count only in a question that names nothing of its own. "the former" is left out:
+# mostly an adjective ("the former head").
+_WEAK_FOLLOW_UP = re.compile(
+    r"\bthe\s+(other|two|three|both|rest|remaining|same|latter)\b|\blike\s+(that|this|those|these)\b", re.I
+)
+_NAMES = re.compile(r"(?<=\s)[A-Z]|\d")  # a capital after the first word, or a figure
 # Questions about the present: among passages about as relevant, the newer article should win.
 _RECENCY = re.compile(
     r"\b(latest|newest|most recent|recent(ly)?|now|nowadays|current(ly)?|today|these days|so far|"
     r"still|any ?more|at present|presently|up to date)\b",
     re.I,
 )
-_MARKER = re.compile(r"\s*\[\d+\]|^Reported \d{4}-\d{2}-\d{2}: |(?<= )Reported \d{4}-\d{2}-\d{2}: ")
+# An answer's markers, and the "Reported <date>: " that opens each source's sentences when sources of
+# different dates are quoted (`answer.draft`; a date the source did not give as a full date is as written).
+_MARKER = re.compile(r"\s*\[\d+\]|^Reported [^:\n\[\]]{1,40}: |(?<= )Reported [^:\n\[\]]{1,40}: ")
 _CITATION = re.compile(r"\s*\[\d+\]")
 _NAME_WORD = re.compile(r"\b[A-Z][\w’'-]*[\w]")
 # "he" and "she" point at a person, and the person a conversation has just met is most often the
@@ -79,6 +86,7 @@ TOPIC_SHARE = 0.3  # a term is the topic when at least this share of those passa
 CONTEXT_WEIGHT = 0.25
 CARRY_TURNS = 2  # how many earlier follow-ups back a conversation's subject is carried
 QUOTED_DEPTH = 5  # the passages searched for the one the last answer quoted
+MAX_QUOTE = 4000  # characters: longer than any sentence of a passage, so not one of iss-qa's quotes
 
 History = Sequence[dict[str, str]]
 
@@ -216,11 +224,15 @@ def analyse(
 def quoted_from(index: Index, answer: str) -> int | None:
     """The passage that `answer`'s first quoted sentence comes from, or None when no passage holds it.
 
-    An answer quotes its passages verbatim, one marker after each sentence; the first sentence is
-    from the passage it leaned on most. A keyword search for its words finds that passage among
-    the first few; a refusal, or an answer the documents no longer hold, finds none.
+    iss-qa's answers quote their passages verbatim with a marker after each sentence, so the first
+    sentence tells which passage, and so which article, the conversation was in. A keyword search for
+    its words finds that passage among the first few. A refusal, a message iss-qa did not write (no
+    marker), or a sentence the documents no longer hold finds none.
     """
-    first = _MARKER.sub("", _CITATION.split(answer, maxsplit=1)[0]).strip()
+    quote = _CITATION.split(answer, maxsplit=1)
+    if len(quote) < 2 or len(quote[0]) > MAX_QUOTE:
+        return None
+    first = _MARKER.sub("", quote[0]).strip()
     if not first:
         return None
     found = index.keyword_scores(keyword_terms(content_words(first)), QUOTED_DEPTH)
@@ -269,8 +281,13 @@ def _last_exchange(history: History) -> tuple[str, str]:
 
 def leans_on_history(question: str) -> bool:
     """Whether `question` reads as a follow-up: a cue word (a pronoun, "there", a leading "and", a
-    pointing "that") or fewer than two content words."""
-    return bool(_FOLLOW_UP.search(question)) or len(content_words(question)) < 2
+    pointing "that"), fewer than two content words, or a weaker cue ("the other", "like that") in a
+    question that names nothing of its own."""
+    return (
+        bool(_FOLLOW_UP.search(question))
+        or len(content_words(question)) < 2
+        or bool(_WEAK_FOLLOW_UP.search(question) and not _NAMES.search(question))
+    )
 
 
 def _before_last_exchange(history: History) -> History:

@@ -24,11 +24,11 @@ SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
 WEIGHTS = {"dense": 1.0, "keyword": 0.6, "sentence": 1.0, "coverage": 0.3, "recency": 0.1}
 MODES = ("hybrid", "dense", "keyword")
 # A follow-up is most often about the article the last answer came from (the next paragraph, another
-# detail), and over long articles on one subject another article's passage can outscore it. In hybrid
-# mode its passages rank as if their score were this much higher; large against the differences
-# among on-topic passages, so another article wins only by a clear margin (bench/follow_article.py,
-# docs/benchmarks.md section 12).
-ARTICLE_BONUS = 0.5
+# detail), and over long articles on one subject another article's passage can outscore it; but a
+# reader also follows a story into another article. In hybrid mode that article's passages rank as if
+# their score were this much higher: enough to decide between passages about as relevant, not to
+# override a clearly better one elsewhere (bench/follow_article.py, docs/benchmarks.md section 12).
+ARTICLE_BONUS = 0.05
 
 
 @dataclass(frozen=True)
@@ -130,17 +130,17 @@ def rank(found: Candidates, mode: str = "hybrid", weights: dict[str, float] = WE
 def _in_article(index: Index, found: Candidates, passage_id: int) -> np.ndarray:
     """1.0 for each candidate from the article of `passage_id`, else 0.0.
 
-    The article is the passage's document, or any document with its title: an article kept as
-    several files (or, in the benchmarks, one file per paragraph) is still one article.
+    The article is the passage's document, or any document of its folder with its title
+    (`Index.articles`): an article kept as several files is still one article.
     """
     held = found.held
     home = held[passage_id].passage if passage_id in held else index.passages([passage_id]).get(passage_id)
     if home is None:
         return np.zeros(len(found.ids))
     owners = {pid: h.passage.document_id for pid, h in held.items()}
-    titles = index.titles({home.document_id, *owners.values()})
-    title = titles.get(home.document_id, "")
-    same = {doc_id for doc_id, t in titles.items() if doc_id == home.document_id or (title and t == title)}
+    articles = index.articles({home.document_id, *owners.values()})
+    article = articles.get(home.document_id)
+    same = {doc_id for doc_id, key in articles.items() if doc_id == home.document_id or key == article}
     return np.array([owners.get(pid) in same for pid in found.ids], dtype=np.float64)
 
 

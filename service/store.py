@@ -462,7 +462,7 @@ class BuildLock:
 
 CACHED_PASSAGES = 4096  # per loaded index: see Index._rows
 CACHED_DOCUMENTS = 256  # per loaded index: see Index.documents
-CACHED_TITLES = 16384  # per loaded index: see Index.titles (about 2 MB when full)
+CACHED_ARTICLES = 16384  # per loaded index: see Index.articles (a few MB when full)
 CACHED_CLAUSES = 65536  # per loaded index: see Index._clause
 # Respelling a word no passage holds (Index.spelled_as): the passages a fuzzy search reads for the
 # spellings they use, and the edits allowed (one, two from this many letters on).
@@ -566,7 +566,7 @@ class Index:
         # costs besides the model. Oldest out first; about 40 MB when full.
         self._rows: dict[int, Held] = {}
         self._docs: dict[str, Document] = {}
-        self._titles: dict[str, str] = {}
+        self._articles: dict[str, tuple[str, str]] = {}
         self._clauses: dict[tuple[str, ...], tuple[tantivy.Occur, tantivy.Query] | None] = {}
         self._spellings: dict[str, str | None] = {}
         self._rows_lock = threading.Lock()
@@ -794,7 +794,8 @@ class Index:
         if ids is None:
             return self._documents_where("", [])
         wanted = set(ids)
-        found = {doc_id: self._docs[doc_id] for doc_id in wanted if doc_id in self._docs}
+        # .get, not `in` then [ ]: another request thread may drop an entry in between.
+        found = {doc_id: doc for doc_id in wanted if (doc := self._docs.get(doc_id)) is not None}
         missing = sorted(wanted - set(found))
         if missing:
             # The hits' documents come back question after question, like their passages.
@@ -803,21 +804,23 @@ class Index:
             found |= fresh
         return found
 
-    def titles(self, ids: Iterable[str]) -> dict[str, str]:
-        """Documents' titles by id: what telling one article from another needs, without their text.
+    def articles(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Each document's article, as its folder and title: what telling one article from another needs.
 
-        A follow-up's candidates (`retrieval`) need the titles of a hundred documents, question
-        after question; reading them each time cost more than the rest of the search.
+        Documents of one folder with one title are one article kept as several files (as the
+        benchmarks keep one file per paragraph); a shared file-name title ("README") in two folders
+        is not. Cached: a follow-up's candidates need a hundred of them, question after question, and
+        reading them each time cost more than the rest of the search.
         """
         wanted = set(ids)
-        found = {doc_id: self._titles[doc_id] for doc_id in wanted if doc_id in self._titles}
+        found = {doc_id: key for doc_id in wanted if (key := self._articles.get(doc_id)) is not None}
         missing = sorted(wanted - set(found))
         if missing:
             rows = self._db().execute(
-                f"SELECT id, title FROM documents WHERE id IN ({','.join('?' * len(missing))})", missing
+                f"SELECT id, path, title FROM documents WHERE id IN ({','.join('?' * len(missing))})", missing
             )
-            fresh = dict(rows.fetchall())
-            self._remember(self._titles, fresh, CACHED_TITLES)
+            fresh = {doc_id: (path.rpartition("/")[0], title) for doc_id, path, title in rows}
+            self._remember(self._articles, fresh, CACHED_ARTICLES)
             found |= fresh
         return found
 

@@ -144,6 +144,21 @@ def test_the_space_follow_up_tuning_set_is_well_formed():
     assert checks(passages, folder / "questions.jsonl", **builder.MINIMUMS) == []
 
 
+def test_a_follow_up_into_another_article_must_leave_the_last_answers_article(tmp_path):
+    folder = ROOT / "bench" / "data" / "space-followups"
+    builder = bench_script("make_space_followups")
+    passages = read_questions(folder / "passages.jsonl")
+    questions = read_questions(folder / "questions.jsonl")
+    same = next(q for q in questions if q["kind"] == "followup")
+    across = next(q for q in questions if q["kind"] == "followup-across")
+    path = tmp_path / "questions.jsonl"
+    path.write_text("".join(json.dumps({**q, "kind": "followup-across"}) + "\n" for q in (same, across)))
+    none = {"min_counts": {}, "min_followup_per_article": 0, "min_followup_news": 0}
+    none |= {"min_three_turn": 0, "min_personal": 0}
+    errors = builder.make_space_conversations.check_questions(passages, path, **none)
+    assert errors == [f"{same['qid']}: followup-across is answered in the last answer's article"]
+
+
 def test_eval_scores_answers_per_kind_and_the_calibration(tmp_path):
     bench = make_benchmark(tmp_path / "bench")
     follow_up = {

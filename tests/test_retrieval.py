@@ -227,3 +227,7 @@ def test_a_follow_up_prefers_the_article_of_the_last_answer(news_index, embedder
     assert [h.rank_score for h in plain] == sorted((h.rank_score for h in plain), reverse=True)
     assert boosted[0].passage.document_id == home
     assert [h.passage.id for h in boosted] != [h.passage.id for h in plain], "the bonus changed the order"
+    for mode in ("dense", "keyword"):  # the comparison modes rank by their own score alone
+        with_article = retrieval.search(index, query, 10, mode)
+        without = retrieval.search(index, dataclasses.replace(query, follows=None), 10, mode)
+        assert [h.passage.id for h in with_article] == [h.passage.id for h in without]
