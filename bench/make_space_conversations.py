@@ -170,9 +170,16 @@ def check_questions(
             if PERSONAL_PRONOUN.search(q.get("question", "")):
                 personal_followups += 1
         elif kind == "followup-across":
-            # A story followed into another article: the answer is not in the last answer's article.
-            last = last_answer_pid(passages, q)
-            if last is None or by_pid[last]["title"] == gold["title"]:
+            # A story followed into another article: no article holding the last answer is the gold's.
+            said = [
+                t.get("content", "").removesuffix(ANSWER_SUFFIX)
+                for t in history
+                if t.get("role") == "assistant"
+            ]
+            holding = {p["title"] for p in passages if said and said[-1] in p["text"]}
+            if not holding:
+                errors.append(f"{where}: followup-across has no last answer in the corpus")
+            elif gold["title"] in holding:
                 errors.append(f"{where}: followup-across is answered in the last answer's article")
         elif kind != "topic-change":
             errors.append(f"{where}: unknown kind {kind!r}")

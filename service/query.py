@@ -51,7 +51,8 @@ _FOLLOW_UP = re.compile(
 _WEAK_FOLLOW_UP = re.compile(
     r"\bthe\s+(other|two|three|both|rest|remaining|same|latter)\b|\blike\s+(that|this|those|these)\b", re.I
 )
-_NAMES = re.compile(r"(?<=\s)[A-Z]|\d")  # a capital after the first word, or a figure
+# A capital that does not open a sentence and is not "I", or a figure: the question names something.
+_NAMES = re.compile(r"(?<![.!?]\s)(?<=\s)(?!I\b)[A-Z]|\d")
 # Questions about the present: among passages about as relevant, the newer article should win.
 _RECENCY = re.compile(
     r"\b(latest|newest|most recent|recent(ly)?|now|nowadays|current(ly)?|today|these days|so far|"
@@ -60,7 +61,7 @@ _RECENCY = re.compile(
 )
 # An answer's markers, and the "Reported <date>: " that opens each source's sentences when sources of
 # different dates are quoted (`answer.draft`; a date the source did not give as a full date is as written).
-_MARKER = re.compile(r"\s*\[\d+\]|^Reported [^:\n\[\]]{1,40}: |(?<= )Reported [^:\n\[\]]{1,40}: ")
+_MARKER = re.compile(r"\s*\[\d+\]|(?:^|(?<=\] ))Reported [^:\n\[\]]{1,40}: ")
 _CITATION = re.compile(r"\s*\[\d+\]")
 _NAME_WORD = re.compile(r"\b[A-Z][\w’'-]*[\w]")
 # "he" and "she" point at a person, and the person a conversation has just met is most often the
@@ -86,7 +87,7 @@ TOPIC_SHARE = 0.3  # a term is the topic when at least this share of those passa
 CONTEXT_WEIGHT = 0.25
 CARRY_TURNS = 2  # how many earlier follow-ups back a conversation's subject is carried
 QUOTED_DEPTH = 5  # the passages searched for the one the last answer quoted
-MAX_QUOTE = 4000  # characters: longer than any sentence of a passage, so not one of iss-qa's quotes
+MAX_QUOTE = 4000  # characters: far beyond a sentence of a 256-token passage; longer is not looked up
 
 History = Sequence[dict[str, str]]
 
@@ -286,7 +287,7 @@ def leans_on_history(question: str) -> bool:
     return (
         bool(_FOLLOW_UP.search(question))
         or len(content_words(question)) < 2
-        or bool(_WEAK_FOLLOW_UP.search(question) and not _NAMES.search(question))
+        or bool(_WEAK_FOLLOW_UP.search(question) and not _NAMES.search(question.strip()))
     )
 
 

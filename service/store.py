@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faiss
 import numpy as np
@@ -460,6 +460,8 @@ class BuildLock:
         self.release()
 
 
+K = TypeVar("K")
+V = TypeVar("V")
 CACHED_PASSAGES = 4096  # per loaded index: see Index._rows
 CACHED_DOCUMENTS = 256  # per loaded index: see Index.documents
 CACHED_ARTICLES = 16384  # per loaded index: see Index.articles (a few MB when full)
@@ -654,7 +656,7 @@ class Index:
         self._clauses[tokens] = clause
         return clause
 
-    def _remember(self, cache: dict[Any, Any], fresh: Mapping[Any, Any], limit: int) -> None:
+    def _remember(self, cache: dict[K, V], fresh: Mapping[K, V], limit: int) -> None:
         """Add `fresh` to one of the index's caches, dropping the oldest entries beyond `limit`."""
         with self._rows_lock:
             cache.update(fresh)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from service import answer, retrieval, store, text
+from service import query as query_module
 from service.indexing import build_index
 from service.query import analyse, leans_on_history, quoted_from, read, respell
 
@@ -163,7 +164,11 @@ def test_nothing_below_the_engine_splits_the_question_again(news_index, embedder
         ("What are the two main segments of the ISS?", False),
         ("What is on the other side of the Moon?", False),
         ("Who were the three cosmonauts aboard Salyut 1?", False),
+        ("Who flew the other 2 missions?", False),
         ("Who was the former head of Roscosmos?", False),  # "the former" is mostly an adjective
+        (" Who got the other half?", True),  # a capital opening the question, or a sentence, or "I"
+        ("Thanks. Who got the other half?", True),
+        ("Did I miss the other half?", True),
         ("What was Russia's first moon mission in 50 years?", False),
         ("Who is the person that founded NASA?", False),  # "that" after a noun is a relative word
         ("Which spacecraft will carry the astronaut that NASA chose?", False),
@@ -173,7 +178,7 @@ def test_a_follow_up_is_told_by_its_cues(question, leans):
     assert leans_on_history(question) is leans
 
 
-def test_a_follow_up_knows_the_passage_the_last_answer_quoted(news_index, embedder):
+def test_a_follow_up_knows_the_passage_the_last_answer_quoted(news_index, embedder, monkeypatch):
     index = store.Index(news_index["INDEX"])
     said = ROGOZIN_TURN[1]["content"]
     follow_up = analyse(index, embedder, "What was his previous job?", ROGOZIN_TURN)
@@ -188,6 +193,8 @@ def test_a_follow_up_knows_the_passage_the_last_answer_quoted(news_index, embedd
     assert quoted_from(index, said.removesuffix(" [1]")) is None, "without a marker iss-qa did not write it"
     undated = "Reported August 2023: " + said  # a date given as written, not as YYYY-MM-DD
     assert quoted_from(index, undated) == follow_up.follows
+    monkeypatch.setattr(query_module, "MAX_QUOTE", 10)
+    assert quoted_from(index, said) is None, "a quote longer than any sentence is not looked up"
     own_subject = analyse(index, embedder, "What happened to the Luna-25 spacecraft?", ROGOZIN_TURN)
     assert own_subject.follows is None, "a question on its own is not held to the last answer's article"
 

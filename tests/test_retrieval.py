@@ -201,7 +201,7 @@ def test_the_topic_of_the_earlier_turn_is_kept_and_its_details_dropped(news_inde
     assert conversation_context(index, "What did NASA decide about the Soyuz flights?", history) == ""
 
 
-def test_a_follow_up_prefers_the_article_of_the_last_answer(news_index, embedder):
+def test_a_follow_up_prefers_the_article_of_the_last_answer(news_index, embedder, monkeypatch):
     # The bonus orders the hits, but each hit's rank_score stays the plain hybrid score: it measures
     # how well the passage fits the question, which the confidence reads.
     import dataclasses
@@ -210,6 +210,8 @@ def test_a_follow_up_prefers_the_article_of_the_last_answer(news_index, embedder
     from service.query import analyse
     from service.store import Index
 
+    # A bonus large enough to reorder for sure: what is checked is how it orders, not its size.
+    monkeypatch.setattr(retrieval, "ARTICLE_BONUS", 10.0)
     index = Index(news_index["INDEX"])
     query = analyse(index, embedder, "What was his previous job?", ROGOZIN_TURN)
     assert query.follows is not None
