@@ -171,12 +171,8 @@ def check_questions(
                 personal_followups += 1
         elif kind == "followup-across":
             # A story followed into another article: no article holding the last answer is the gold's.
-            said = [
-                t.get("content", "").removesuffix(ANSWER_SUFFIX)
-                for t in history
-                if t.get("role") == "assistant"
-            ]
-            holding = {p["title"] for p in passages if said and said[-1] in p["text"]}
+            last = last_answer(q)
+            holding = {p["title"] for p in passages if last and last in p["text"]}
             if not holding:
                 errors.append(f"{where}: followup-across has no last answer in the corpus")
             elif gold["title"] in holding:
@@ -200,13 +196,20 @@ def check_questions(
     return errors
 
 
+def last_answer(question: dict) -> str | None:
+    """The last assistant sentence of the question's history, without its marker (None if there is none)."""
+    history = question.get("history") or []
+    answers = [
+        t.get("content", "").removesuffix(ANSWER_SUFFIX) for t in history if t.get("role") == "assistant"
+    ]
+    return answers[-1] if answers else None
+
+
 def last_answer_pid(passages: list[dict], question: dict) -> str | None:
     """Return the gold pid if it holds the last assistant sentence, else the first passage that does."""
-    history = question.get("history") or []
-    answers = [t["content"].removesuffix(ANSWER_SUFFIX) for t in history if t.get("role") == "assistant"]
-    if not answers:
+    last = last_answer(question)
+    if last is None:
         return None
-    last = answers[-1]
     gold = next((p for p in passages if p["pid"] == question.get("gold_pid")), None)
     if gold is not None and last in gold["text"]:
         return gold["pid"]

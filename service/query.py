@@ -176,7 +176,7 @@ def read(
         spelled=spelled if spelled != question else "",
         dated=names_a_date(written + (_TOKEN.findall(context) if context else [])),
         negated=negates(words),
-        follows=follows if context else None,
+        follows=follows,
     )
 
 
@@ -222,6 +222,12 @@ def analyse(
     )
 
 
+def first_quote(answer: str) -> str:
+    """An answer's first quoted sentence, as its passage has it: up to the first marker, without the
+    "Reported <date>: " a multi-date answer opens with."""
+    return _MARKER.sub("", _CITATION.split(answer, maxsplit=1)[0]).strip()
+
+
 def quoted_from(index: Index, answer: str) -> int | None:
     """The passage that `answer`'s first quoted sentence comes from, or None when no passage holds it.
 
@@ -230,11 +236,10 @@ def quoted_from(index: Index, answer: str) -> int | None:
     its words finds that passage among the first few. A refusal, a message iss-qa did not write (no
     marker), or a sentence the documents no longer hold finds none.
     """
-    quote = _CITATION.split(answer, maxsplit=1)
-    if len(quote) < 2 or len(quote[0]) > MAX_QUOTE:
+    if not _CITATION.search(answer):
         return None
-    first = _MARKER.sub("", quote[0]).strip()
-    if not first:
+    first = first_quote(answer)
+    if not first or len(first) > MAX_QUOTE:
         return None
     found = index.keyword_scores(keyword_terms(content_words(first)), QUOTED_DEPTH)
     held = index.held(found)
@@ -348,7 +353,7 @@ def referents(history: History) -> str:
     first sentence, the one that answered it ("him" after "Who was dismissed?" is the man dismissed,
     not his successor named in the sentence after)."""
     question, answer = _last_exchange(history)
-    first = _MARKER.sub("", _CITATION.split(answer, maxsplit=1)[0])
+    first = first_quote(answer)
     return " ".join([question, *_NAME_WORD.findall(first)])
 
 

@@ -133,15 +133,15 @@ def _in_article(index: Index, found: Candidates, passage_id: int) -> np.ndarray:
     The article is the passage's document, or any document of its folder with its title
     (`Index.articles`): an article kept as several files is still one article.
     """
-    held = found.held
-    home = held[passage_id].passage if passage_id in held else index.passages([passage_id]).get(passage_id)
+    home = index.passages([passage_id]).get(passage_id)
     if home is None:
         return np.zeros(len(found.ids))
-    owners = {pid: h.passage.document_id for pid, h in held.items()}
+    owners = {pid: held.passage.document_id for pid, held in found.held.items()}
     articles = index.articles({home.document_id, *owners.values()})
     article = articles.get(home.document_id)
-    same = {doc_id for doc_id, key in articles.items() if doc_id == home.document_id or key == article}
-    return np.array([owners.get(pid) in same for pid in found.ids], dtype=np.float64)
+    return np.array(
+        [pid in owners and articles.get(owners[pid]) == article for pid in found.ids], dtype=np.float64
+    )
 
 
 def search(index: Index, query: Query, k: int, mode: str = "hybrid") -> list[Hit]:
