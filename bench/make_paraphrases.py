@@ -97,9 +97,16 @@ def check_question(q: dict, by_pid: dict[str, dict]) -> list[str]:
     question = q.get("question")
     if not isinstance(question, str) or not question.strip():
         return [*errors, f"{where}: empty question"]
+    return errors + check_answerable(q, by_pid)
+
+
+def check_answerable(q: dict, by_pid: dict[str, dict]) -> list[str]:
+    """The errors of a question with a non-empty text: its gold passage, answers and shared words."""
+    where, question = q.get("qid"), q["question"]
     gold = by_pid.get(q.get("gold_pid"))
     if gold is None:
-        return [*errors, f"{where}: gold_pid {q.get('gold_pid')!r} does not exist"]
+        return [f"{where}: gold_pid {q.get('gold_pid')!r} does not exist"]
+    errors = []
     if q.get("title") != gold["title"]:
         errors.append(f"{where}: title {q.get('title')!r} != {gold['title']!r}")
     answers = q.get("answers")

@@ -144,6 +144,43 @@ def test_the_space_follow_up_tuning_set_is_well_formed():
     assert checks(passages, folder / "questions.jsonl", **builder.MINIMUMS) == []
 
 
+def test_the_space_paraphrase_tuning_set_is_well_formed():
+    # Single questions in the reader's own words, and questions the corpus does not answer, over the
+    # held-out corpus: checked by its builder's checks (bench/make_space_paraphrases.py).
+    folder = ROOT / "bench" / "data" / "space-paraphrases"
+    twin = ROOT / "bench" / "data" / "space-followups"
+    assert (folder / "passages.jsonl").read_bytes() == (twin / "passages.jsonl").read_bytes()
+    builder = bench_script("make_space_paraphrases")
+    errors, questions = builder.check_questions(
+        read_questions(folder / "passages.jsonl"), folder / "questions.jsonl"
+    )
+    assert errors == []
+    assert {q["kind"] for q in questions} == {"paraphrase", "unanswerable"}
+
+
+def test_a_space_paraphrase_must_not_reuse_its_passages_words(tmp_path):
+    folder = ROOT / "bench" / "data" / "space-paraphrases"
+    builder = bench_script("make_space_paraphrases")
+    passages = {p["pid"]: p for p in read_questions(folder / "passages.jsonl")}
+    pid = "Artemis_program#35"
+    copied = {
+        "qid": "sp-001",
+        "question": "How long will missions at the Artemis Base Camp last, and what will they study?",
+        "gold_pid": pid,
+        "title": passages[pid]["title"],
+        "answers": ["up to two months"],
+        "is_impossible": False,
+        "kind": "paraphrase",
+    }
+    unanswerable_with_gold = {**copied, "qid": "sp-002", "kind": "unanswerable", "is_impossible": True}
+    assert builder.check_question(copied, passages) == [
+        f"sp-001: shares 4 content words with {pid} (at most 1): base, camp, mission, study"
+    ]
+    assert builder.check_question(unanswerable_with_gold, passages) == [
+        "sp-002: an unanswerable question has no gold_pid and no answers"
+    ]
+
+
 def test_a_follow_up_into_another_article_must_leave_the_last_answers_article(tmp_path):
     folder = ROOT / "bench" / "data" / "space-followups"
     builder = bench_script("make_space_followups")
