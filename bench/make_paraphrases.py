@@ -101,7 +101,11 @@ def check_question(q: dict, by_pid: dict[str, dict]) -> list[str]:
 
 
 def check_answerable(q: dict, by_pid: dict[str, dict]) -> list[str]:
-    """The errors of a question with a non-empty text: its gold passage, answers and shared words."""
+    """The errors of a question with a non-empty text: its gold passage, answers and shared words.
+
+    bench/make_space_paraphrases.py checks its answerable questions with it too, so both sets keep one
+    rule for what "in the reader's own words" means.
+    """
     where, question = q.get("qid"), q["question"]
     gold = by_pid.get(q.get("gold_pid"))
     if gold is None:

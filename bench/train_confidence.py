@@ -182,7 +182,9 @@ def question_sets(
         "space-paraphrases",
         _passages(space),
         [
-            {**q, "title": q["title"] or "", "answerable": not q["is_impossible"]}
+            # An unanswerable question has no article: its own qid stands for one, so the folds
+            # spread such questions as they spread articles.
+            {**q, "title": q["title"] or q["qid"], "answerable": not q["is_impossible"]}
             for q in read_questions(space / "questions.jsonl")
         ],
     )

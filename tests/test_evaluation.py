@@ -156,9 +156,14 @@ def test_the_space_paraphrase_tuning_set_is_well_formed():
     )
     assert errors == []
     assert {q["kind"] for q in questions} == {"paraphrase", "unanswerable"}
+    # Its per-article minimum applies to every Wikipedia article: the passages must still say which.
+    wikipedia = {
+        p["title"] for p in read_questions(folder / "passages.jsonl") if p.get("source") == "Wikipedia"
+    }
+    assert len(wikipedia) == 10
 
 
-def test_a_space_paraphrase_must_not_reuse_its_passages_words(tmp_path):
+def test_a_space_paraphrase_must_not_reuse_its_passages_words():
     folder = ROOT / "bench" / "data" / "space-paraphrases"
     builder = bench_script("make_space_paraphrases")
     passages = {p["pid"]: p for p in read_questions(folder / "passages.jsonl")}
@@ -172,12 +177,29 @@ def test_a_space_paraphrase_must_not_reuse_its_passages_words(tmp_path):
         "is_impossible": False,
         "kind": "paraphrase",
     }
-    unanswerable_with_gold = {**copied, "qid": "sp-002", "kind": "unanswerable", "is_impossible": True}
     assert builder.check_question(copied, passages) == [
         f"sp-001: shares 4 content words with {pid} (at most 1): base, camp, mission, study"
     ]
-    assert builder.check_question(unanswerable_with_gold, passages) == [
-        "sp-002: an unanswerable question has no gold_pid and no answers"
+    assert builder.check_question({**copied, "kind": "fact"}, passages) == [
+        "sp-001: kind must be 'paraphrase' or 'unanswerable'"
+    ]
+
+
+def test_an_unanswerable_space_question_has_no_gold_and_no_answers():
+    folder = ROOT / "bench" / "data" / "space-paraphrases"
+    builder = bench_script("make_space_paraphrases")
+    passages = {p["pid"]: p for p in read_questions(folder / "passages.jsonl")}
+    bare = {"qid": "sp-002", "question": "Who will command Artemis IV?", "gold_pid": None, "answers": []}
+    bare |= {"title": None, "is_impossible": True, "kind": "unanswerable"}
+    assert builder.check_question(bare, passages) == []
+    assert builder.check_question({**bare, "gold_pid": "Artemis_program#35"}, passages) == [
+        "sp-002: an unanswerable question must have no gold_pid"
+    ]
+    assert builder.check_question({**bare, "answers": ["2028"]}, passages) == [
+        "sp-002: an unanswerable question must have no answers"
+    ]
+    assert builder.check_question({**bare, "is_impossible": False}, passages) == [
+        "sp-002: an unanswerable question must have is_impossible true"
     ]
 
 
