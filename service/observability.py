@@ -6,6 +6,7 @@ follow one request through the logs; all of it is wired into every app by `init_
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -85,12 +86,37 @@ class Metrics:
         multiprocess mode, `PROMETHEUS_MULTIPROC_DIR` set by `issqa serve`) every worker's figures summed."""
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             return self.registry
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(_WorkersCollector(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
         registry.register(self.index_collector)
         return registry
+
+
+class _WorkersCollector(Collector):
+    """Every gunicorn worker's figures summed, as prometheus_client's `MultiProcessCollector` sums them,
+    leaving out a file a worker has created but not yet sized.
+
+    A worker creates its metrics file first and sizes it after; a scrape in that instant failed as a
+    whole with a `struct.error` and answered 500 (prometheus/client_python#1199). An empty file holds
+    nothing yet, so nothing is lost by skipping it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if _holds_anything(f)]
+        yield from MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+
+
+def _holds_anything(path: str) -> bool:
+    """Whether a worker's metrics file has been sized (a worker that exits may also remove it)."""
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
 
 
 class _IndexCollector(Collector):

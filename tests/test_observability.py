@@ -198,3 +198,22 @@ def test_configured_logging_writes_one_json_line_per_request_to_stderr(client, c
         logger.propagate = before[2]
     assert len(lines) == 1
     assert json.loads(lines[0])["request_id"] == "stderr-once"
+
+
+def test_a_scrape_skips_a_worker_file_not_yet_sized(tmp_path, client, monkeypatch):
+    # Under gunicorn a worker creates its metrics file and sizes it after; a scrape in between must
+    # still sum the other workers' figures (prometheus/client_python#1199), not answer 500.
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    written = MmapedDict(str(tmp_path / "counter_101.db"))
+    key = mmap_key("issqa_answers", "issqa_answers_total", ["answered"], ["true"], "Answers.")
+    written.write_value(key, 3.0, 0.0)
+    written.close()
+    (tmp_path / "counter_102.db").touch()  # the other worker, between creating and sizing its file
+    with pytest.raises(Exception, match="unpack_from"):
+        list(MultiProcessCollector(None, path=str(tmp_path)).collect())
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    found = samples(client)
+    assert found[("issqa_answers_total", (("answered", "true"),))] == 3.0
+    assert ("issqa_index_passages", ()) in found  # the index figures are still reported beside them
