@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from make_conversations import write_passages
@@ -177,18 +178,30 @@ def print_counts(passages: list[dict], questions: list[dict]) -> None:
     print(f"content words shared with the gold passage (count: questions): {detail}")
 
 
+Checks = Callable[[list[dict], Path], tuple[list[str], list[dict]]]
+Counts = Callable[[list[dict], list[dict]], None]
+
+
+def validate(passages: list[dict], out_dir: Path, check: Checks, counts: Counts) -> int:
+    """Check `out_dir`'s questions.jsonl against `passages`, print the counts and the verdict.
+
+    The exit status: 1 on any error. bench/make_space_paraphrases.py validates its set with it too.
+    """
+    questions_path = out_dir / "questions.jsonl"
+    if not questions_path.exists():
+        print(f"error: {questions_path} is missing", file=sys.stderr)
+        return 1
+    errors, questions = check(passages, questions_path)
+    counts(passages, questions)
+    return report(errors)
+
+
 def main() -> int:
     """Write passages.jsonl, validate questions.jsonl, print the counts; 1 on any error."""
     passages = write_passages(TITLES, OUT_DIR)
     if passages is None:
         return 1
-    questions_path = OUT_DIR / "questions.jsonl"
-    if not questions_path.exists():
-        print(f"error: {questions_path} is missing", file=sys.stderr)
-        return 1
-    errors, questions = check_questions(passages, questions_path)
-    print_counts(passages, questions)
-    return report(errors)
+    return validate(passages, OUT_DIR, check_questions, print_counts)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from make_paraphrases import check_answerable, shared_words
-from make_space_conversations import build_passages, read_questions, report
+from make_paraphrases import check_answerable, shared_words, validate
+from make_space_conversations import build_passages, read_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "bench" / "data" / "space-paraphrases"
@@ -74,7 +74,7 @@ def check_questions(passages: list[dict], questions_path: Path) -> tuple[list[st
     for _, q in read_questions(questions_path, errors):
         errors += check_question(q, by_pid)
         questions.append(q)
-    answerable = [q for q in questions if q.get("kind") == ANSWERABLE and q.get("gold_pid") in by_pid]
+    answerable = _answerable(questions, by_pid)
     if len(answerable) < MIN_QUESTIONS:
         errors.append(f"answerable questions: {len(answerable)} < {MIN_QUESTIONS}")
     unanswerable = sum(q.get("kind") == UNANSWERABLE for q in questions)
@@ -94,10 +94,15 @@ def check_questions(passages: list[dict], questions_path: Path) -> tuple[list[st
     return errors, questions
 
 
+def _answerable(questions: list[dict], by_pid: dict[str, dict]) -> list[dict]:
+    """The answerable questions whose gold passage exists: what the counts are over."""
+    return [q for q in questions if q.get("kind") == ANSWERABLE and q.get("gold_pid") in by_pid]
+
+
 def print_counts(passages: list[dict], questions: list[dict]) -> None:
     """Print the answerable questions per article, the unanswerable ones, and the word overlap."""
     by_pid = {p["pid"]: p for p in passages}
-    answerable = [q for q in questions if q.get("kind") == ANSWERABLE and q.get("gold_pid") in by_pid]
+    answerable = _answerable(questions, by_pid)
     per_title = Counter(by_pid[q["gold_pid"]]["title"] for q in answerable)
     print("answerable questions per article:")
     for title, n in sorted(per_title.items()):
@@ -118,14 +123,7 @@ def main() -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     lines = build_passages()
     (OUT_DIR / "passages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    passages = [json.loads(line) for line in lines]
-    questions_path = OUT_DIR / "questions.jsonl"
-    if not questions_path.exists():
-        print(f"error: {questions_path} is missing", file=sys.stderr)
-        return 1
-    errors, questions = check_questions(passages, questions_path)
-    print_counts(passages, questions)
-    return report(errors)
+    return validate([json.loads(line) for line in lines], OUT_DIR, check_questions, print_counts)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -144,61 +145,62 @@ def test_the_space_follow_up_tuning_set_is_well_formed():
     assert checks(passages, folder / "questions.jsonl", **builder.MINIMUMS) == []
 
 
-def test_the_space_paraphrase_tuning_set_is_well_formed():
+SPACE_PARAPHRASES = ROOT / "bench" / "data" / "space-paraphrases"
+
+
+@pytest.fixture(scope="module")
+def space_paraphrases() -> tuple[ModuleType, list[dict]]:
+    """bench/make_space_paraphrases.py as a module, and the set's passages."""
+    return bench_script("make_space_paraphrases"), read_questions(SPACE_PARAPHRASES / "passages.jsonl")
+
+
+def test_the_space_paraphrase_tuning_set_is_well_formed(space_paraphrases):
     # Single questions in the reader's own words, and questions the corpus does not answer, over the
-    # held-out corpus: checked by its builder's checks (bench/make_space_paraphrases.py).
-    folder = ROOT / "bench" / "data" / "space-paraphrases"
+    # held-out corpus: checked by its builder's checks, without writing a file.
+    builder, passages = space_paraphrases
     twin = ROOT / "bench" / "data" / "space-followups"
-    assert (folder / "passages.jsonl").read_bytes() == (twin / "passages.jsonl").read_bytes()
-    builder = bench_script("make_space_paraphrases")
-    errors, questions = builder.check_questions(
-        read_questions(folder / "passages.jsonl"), folder / "questions.jsonl"
-    )
+    assert (SPACE_PARAPHRASES / "passages.jsonl").read_bytes() == (twin / "passages.jsonl").read_bytes()
+    errors, questions = builder.check_questions(passages, SPACE_PARAPHRASES / "questions.jsonl")
     assert errors == []
     assert {q["kind"] for q in questions} == {"paraphrase", "unanswerable"}
     # Its per-article minimum applies to every Wikipedia article: the passages must still say which.
-    wikipedia = {
-        p["title"] for p in read_questions(folder / "passages.jsonl") if p.get("source") == "Wikipedia"
-    }
-    assert len(wikipedia) == 10
+    assert len({p["title"] for p in passages if p.get("source") == "Wikipedia"}) == 10
 
 
-def test_a_space_paraphrase_must_not_reuse_its_passages_words():
-    folder = ROOT / "bench" / "data" / "space-paraphrases"
-    builder = bench_script("make_space_paraphrases")
-    passages = {p["pid"]: p for p in read_questions(folder / "passages.jsonl")}
+def test_a_space_paraphrase_must_not_reuse_its_passages_words(space_paraphrases):
+    builder, passages = space_paraphrases
+    by_pid = {p["pid"]: p for p in passages}
     pid = "Artemis_program#35"
     copied = {
         "qid": "sp-001",
         "question": "How long will missions at the Artemis Base Camp last, and what will they study?",
         "gold_pid": pid,
-        "title": passages[pid]["title"],
+        "title": by_pid[pid]["title"],
         "answers": ["up to two months"],
         "is_impossible": False,
         "kind": "paraphrase",
     }
-    assert builder.check_question(copied, passages) == [
+    assert builder.check_question(copied, by_pid) == [
         f"sp-001: shares 4 content words with {pid} (at most 1): base, camp, mission, study"
     ]
-    assert builder.check_question({**copied, "kind": "fact"}, passages) == [
+    assert builder.check_question({**copied, "kind": "fact"}, by_pid) == [
         "sp-001: kind must be 'paraphrase' or 'unanswerable'"
     ]
 
 
-def test_an_unanswerable_space_question_has_no_gold_and_no_answers():
-    folder = ROOT / "bench" / "data" / "space-paraphrases"
-    builder = bench_script("make_space_paraphrases")
-    passages = {p["pid"]: p for p in read_questions(folder / "passages.jsonl")}
+def test_an_unanswerable_space_question_has_no_gold_and_no_answers(space_paraphrases):
+    builder, passages = space_paraphrases
+    by_pid = {p["pid"]: p for p in passages}
     bare = {"qid": "sp-002", "question": "Who will command Artemis IV?", "gold_pid": None, "answers": []}
     bare |= {"title": None, "is_impossible": True, "kind": "unanswerable"}
-    assert builder.check_question(bare, passages) == []
-    assert builder.check_question({**bare, "gold_pid": "Artemis_program#35"}, passages) == [
+    assert builder.check_question(bare, by_pid) == []
+    assert builder.check_question({**bare, "gold_pid": "Artemis_program#35"}, by_pid) == [
         "sp-002: an unanswerable question must have no gold_pid"
     ]
-    assert builder.check_question({**bare, "answers": ["2028"]}, passages) == [
+    assert builder.check_question({**bare, "answers": ["2028"]}, by_pid) == [
         "sp-002: an unanswerable question must have no answers"
     ]
-    assert builder.check_question({**bare, "is_impossible": False}, passages) == [
+    assert builder.check_question({**bare, "is_impossible": False}, by_pid) == [
         "sp-002: an unanswerable question must have is_impossible true"
     ]
 
