@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .answer import Answer, compose
+from .answer import Answer, citations_for, compose
 from .chunking import ChunkSettings
 from .embedding import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder, check_backend, load_embedder
 from .errors import ConfigError, IndexNotReady
 from .indexing import BuildReport, Progress, build_index, incompatibility, staleness
 from .query import analyse
-from .retrieval import MODES, search
+from .retrieval import CANDIDATES, MODES, candidates, ordered
 from .store import MANIFEST, BuildLock, Index, IndexMissing
 
 DEFAULTS: dict[str, Any] = {
@@ -160,15 +160,28 @@ class Engine:
                 self._index, self._loaded_mtime = index, mtime
         return self._index
 
-    def ask(self, question: str, top_k: int | None = None, history: Sequence[dict[str, str]] = ()) -> Answer:
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[dict[str, str]] = (),
+        min_confidence: float | None = None,
+    ) -> Answer:
         """Answer `question` from the documents, citing the `top_k` best passages.
 
         `history` is the conversation so far; it resolves follow-ups like "Who replaced him?".
+        `min_confidence` overrides the configured threshold (`issqa eval` drafts every answer at 0).
+        When nothing is quoted, a question on its own lists the passages in the `closest` order, the
+        likeliest to hold the answer first; a follow-up keeps the conversation's order.
         """
         started = time.perf_counter()
         index = self.index()
         k = top_k or self.settings.top_k
+        threshold = self.settings.min_confidence if min_confidence is None else min_confidence
         query = analyse(index, self.embedder, question, history)
-        hits = search(index, query, k, self.settings.retrieval)
-        answer = compose(query, hits, self.settings.min_confidence)
+        found = candidates(index, query, max(k, CANDIDATES))
+        answer = compose(query, ordered(index, query, found, k, self.settings.retrieval), threshold)
+        if not answer.answered and self.settings.retrieval == "hybrid" and not query.context:
+            listed = ordered(index, query, found, k, "closest")
+            answer = dataclasses.replace(answer, citations=citations_for(listed))
         return dataclasses.replace(answer, took_ms=round((time.perf_counter() - started) * 1000, 1))

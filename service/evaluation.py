@@ -145,6 +145,10 @@ def evaluate(
             answer = engine.ask(q["question"], top_k=top_k, history=history)
             latencies.append((time.perf_counter() - started) * 1000)
             judged = outcome(q, answer, by_path, threshold)
+            if judged["refused"] and threshold > 0:
+                # The user sees no draft, and the passages listed in the order the engine lists them then.
+                served = engine.ask(q["question"], top_k=top_k, history=history, min_confidence=threshold)
+                judged = outcome(q, answer, by_path, threshold, served.citations)
             for kind in dict.fromkeys(["all", judged["group"], judged["kind"]]):
                 _count(tallies[kind], judged)
             if record:
@@ -167,10 +171,13 @@ def evaluate(
     return result
 
 
-def outcome(q: dict[str, Any], answer: Any, by_path: dict[str, str], threshold: float) -> dict[str, Any]:
+def outcome(
+    q: dict[str, Any], answer: Any, by_path: dict[str, str], threshold: float, listed: Any = None
+) -> dict[str, Any]:
     """What happened to one question: its draft (every question is drafted, as at threshold 0), whether
     it was refused (no draft, or under `threshold`: the user would not see the draft), whether the
-    draft holds a gold answer, and where the gold passage ranks among the citations.
+    draft holds a gold answer, and where the gold passage ranks among the citations (`listed`, when
+    those the user saw differ from the draft's).
 
     Plain JSON, so that `issqa eval --answers` can write it as one line per question. `group` is
     single, follow-up or unanswerable; `kind` is the data's own kind, or the group.
@@ -179,7 +186,7 @@ def outcome(q: dict[str, Any], answer: Any, by_path: dict[str, str], threshold: 
     refused = not answer.answered or answer.confidence < threshold
     drafted = answer.answer.lower() if answer.answered else ""
     right = not impossible and any(a.lower() in drafted for a in q.get("answers", []))
-    cited = [by_path.get(c.path) for c in answer.citations]
+    cited = [by_path.get(c.path) for c in (answer.citations if listed is None else listed)]
     rank = None if impossible else next((i for i, pid in enumerate(cited, 1) if pid == q["gold_pid"]), None)
     return {
         "qid": q.get("qid", q.get("id")),

@@ -5,6 +5,7 @@ Stage one gathers candidates from the vector index (meaning) and from BM25 over 
 question, its BM25 score relative to the query's best, its best sentence's cosine, and the share of
 question words it contains. The weights were tuned on squad-v1.1-dev (bench/tune_retrieval.py). A
 follow-up then prefers the passages of the article its last answer came from (`ARTICLE_BONUS`).
+The `closest` order (`CLOSEST_WEIGHTS`) lists the passages when the documents may not answer.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ CANDIDATES = 50  # from each of the dense and the keyword search
 SIGNALS = ("dense", "keyword", "sentence", "coverage", "recency")
 WEIGHTS = {"dense": 1.0, "keyword": 0.6, "sentence": 1.0, "coverage": 0.3, "recency": 0.1}
 MODES = ("hybrid", "dense", "keyword")
+# When nothing is quoted (the documents may not say), the passages listed are where the reader will look
+# for the answer, and the best sentence finds it first more often than the hybrid score, above all for
+# questions in the reader's own words. The weights were chosen by bench/tune_retrieval.py on
+# squad-v1.1-dev and bench/data/paraphrases together. They only list: the answer and its confidence,
+# learned on the hybrid order, keep that order (docs/benchmarks.md, section 12).
+CLOSEST_WEIGHTS = {"dense": 0.0, "keyword": 0.03, "sentence": 2.0, "coverage": 0.7, "recency": 0.1}
 # A follow-up is most often about the article the last answer came from (the next paragraph, another
 # detail), and over long articles on one subject another article's passage can outscore it; but a
 # reader also follows a story into another article. In hybrid mode that article's passages rank as if
@@ -145,13 +152,22 @@ def _in_article(index: Index, found: Candidates, passage_id: int) -> np.ndarray:
 
 
 def search(index: Index, query: Query, k: int, mode: str = "hybrid") -> list[Hit]:
-    """The `k` best passages for the query, best first, with their documents and sentences."""
-    found = candidates(index, query, max(k, CANDIDATES))
+    """The `k` best passages for the query, best first, with their documents and sentences.
+
+    `mode` is one of MODES, or `closest`: the passages to list when nothing is quoted.
+    """
+    return ordered(index, query, candidates(index, query, max(k, CANDIDATES)), k, mode)
+
+
+def ordered(index: Index, query: Query, found: Candidates, k: int, mode: str = "hybrid") -> list[Hit]:
+    """The `k` best of stage one's candidates in a mode's order, as hits: one gathering, several orders."""
     # The hybrid score orders the hits in hybrid mode and is what the answer confidence reads, also
-    # when a `dense` or `keyword` search (kept for comparison) orders them.
+    # when another order (`closest`, or `dense` or `keyword`, kept for comparison) lists them.
     fused = rank(found)
     held = found.held
-    if mode != "hybrid":
+    if mode == "closest":
+        scores = rank(found, "hybrid", CLOSEST_WEIGHTS)
+    elif mode != "hybrid":
         scores = rank(found, mode)
     elif query.follows is not None:
         scores = fused + ARTICLE_BONUS * _in_article(index, found, query.follows)

@@ -247,6 +247,26 @@ def test_eval_scores_answers_per_kind_and_the_calibration(tmp_path):
     assert kinds["follow-up"]["answer_hit_rate"] == 1.0
 
 
+def test_eval_ranks_a_refused_question_by_the_passages_listed_to_the_user(tmp_path, monkeypatch):
+    from service import retrieval
+    from service.evaluation import evaluate
+
+    bench = make_benchmark(tmp_path / "bench")
+    # The closest order turned upside down: what a refused question lists is then visibly not the
+    # order its draft was drawn from.
+    upside_down = {name: -weight for name, weight in retrieval.CLOSEST_WEIGHTS.items()}
+    monkeypatch.setattr(retrieval, "CLOSEST_WEIGHTS", upside_down)
+    refused: list[dict] = []
+    figures = evaluate(bench, {"MIN_CONFIDENCE": 1.0}, record=refused.append)
+    drafted: list[dict] = []
+    evaluate(bench, {"MIN_CONFIDENCE": 0.0}, record=drafted.append)
+    assert all(r["refused"] for r in refused) and not any(r["refused"] for r in drafted[:3])
+    assert [r["draft"] for r in refused] == [r["draft"] for r in drafted], "the same drafts"
+    assert all(r["cited"][0] == r["gold_pid"] for r in drafted[:3])
+    assert not any(r["cited"][0] == r["gold_pid"] for r in refused[:3])
+    assert figures["recall@1"] == 0.0
+
+
 def test_expected_calibration_error_on_worked_examples():
     # One bin holding 0.9 twice, right once: off by 0.4. Two bins, each exactly right on average: 0.
     assert ece(np.array([0.9, 0.9]), np.array([True, False])) == pytest.approx(0.4)

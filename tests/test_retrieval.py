@@ -233,3 +233,49 @@ def test_a_follow_up_prefers_the_article_of_the_last_answer(news_index, embedder
         with_article = retrieval.search(index, query, 10, mode)
         without = retrieval.search(index, dataclasses.replace(query, follows=None), 10, mode)
         assert [h.passage.id for h in with_article] == [h.passage.id for h in without]
+
+
+# A question in the reader's own words that the documents answer but the confidence refuses: the
+# passage that answers it is listed first when nothing is quoted.
+REFUSED_PARAPHRASE = ("Who is the boss of the manned programmes?", "Krikalev")
+
+
+def test_a_refused_question_lists_the_passage_most_likely_to_answer_first(ask):
+    question, phrase = REFUSED_PARAPHRASE
+    body = ask(question)
+    assert not body["answered"], body["confidence"]
+    assert phrase in body["citations"][0]["passage"], [c["passage"][:60] for c in body["citations"]]
+
+
+def test_only_a_refused_question_on_its_own_is_listed_in_the_closest_order(app, news_index, embedder):
+    # An answer cites the order its quotes were drawn from (its [n] markers point into it), and a
+    # follow-up keeps the conversation's order; only a question on its own with nothing quoted is listed
+    # by `closest`. Each case checks that the two orders differ, so that the test can fail.
+    from service import get_engine, retrieval
+    from service.query import analyse
+    from service.store import Index
+
+    engine = get_engine(app)
+    index = Index(news_index["INDEX"])
+
+    def orders(question: str, history: list[dict[str, str]]) -> tuple[list[str], list[str], list[str], bool]:
+        query = analyse(index, embedder, question, history)
+        served = engine.ask(question, history=history)
+        paths = [c.path + str(c.start) for c in served.citations]
+        hybrid = [h.document.path + str(h.passage.start) for h in retrieval.search(index, query, 5)]
+        closest = [
+            h.document.path + str(h.passage.start) for h in retrieval.search(index, query, 5, "closest")
+        ]
+        assert hybrid != closest, question
+        return paths, hybrid, closest, served.answered
+
+    paths, hybrid, closest, answered = orders(REFUSED_PARAPHRASE[0], [])
+    assert not answered and paths == closest
+    paths, hybrid, closest, answered = orders("Who now runs the Russian space agency?", [])
+    assert answered and paths == hybrid
+    turn = [
+        {"role": "user", "content": "Why was an extra Soyuz flight added?"},
+        {"role": "assistant", "content": engine.ask("Why was an extra Soyuz flight added?").answer},
+    ]
+    paths, hybrid, closest, answered = orders("How much did it cost?", turn)
+    assert not answered and paths == hybrid
