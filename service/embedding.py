@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -53,6 +54,7 @@ DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_DEVICE = "auto"
 ONNX_OPSET = 17
 _WEIGHTS = ("*.safetensors", "*.bin")  # weight files whose change means a new export
+KEPT_EXPORTS = 3  # per model, the newest exports in the cache (`prune_exports`)
 MIN_COSINE = 0.9999  # what "the same vectors" means between the backends (checked by the tests)
 
 # Threads the model may use in this process; None: every usable core. Set by `set_threads`.
@@ -609,7 +611,29 @@ def onnx_model_path(name: str, cache: Path) -> Path:
     path = onnx_file(name, cache)
     if not path.is_file():
         export_onnx(load_sentence_transformer(name), path)
+        prune_exports(path)
     return path
+
+
+def prune_exports(current: Path, keep: int = KEPT_EXPORTS) -> list[Path]:
+    """Delete the oldest exports of `current`'s model beyond the newest `keep`; returns their folders.
+
+    Each reinstall of the model (a new virtual environment, an upgrade) changes its weights'
+    fingerprint, so it is exported anew (86 MB for the packaged model) and the old export is never
+    read again: without this the cache only grows. The newest few stay for checkouts that share it.
+    """
+    folder = current.parent
+    slug = folder.name.rsplit("-", 1)[0]
+    exports = [
+        d
+        for d in folder.parent.iterdir()
+        if re.fullmatch(re.escape(slug) + r"-[0-9a-f]{16}", d.name) and (d / current.name).is_file()
+    ]
+    exports.sort(key=lambda d: (d == folder, (d / current.name).stat().st_mtime_ns), reverse=True)
+    stale = exports[keep:]
+    for old in stale:
+        shutil.rmtree(old, ignore_errors=True)
+    return stale
 
 
 def export_onnx(model: Any, path: Path) -> None:

@@ -363,3 +363,47 @@ def test_missing_onnxruntime_or_onnx_or_a_failed_export_is_a_clear_error(
     with pytest.raises(ConfigError, match=r"ISSQA_BACKEND=onnx: exporting .* unsupported operator"):
         embedding.export_onnx(model, tmp_path / "b" / "model.onnx")
     assert list((tmp_path / "b").iterdir()) == []  # the temporary file is gone, nothing half-written
+
+
+def test_the_random_model_for_speed_runs_loads_like_the_packaged_one(tmp_path, embedder):
+    # bench/random_model.py stands in for the packaged model where it cannot travel (the device run of
+    # bench/device_layouts.sh): the same tokenizer and shapes, weights from a fixed seed.
+    from .conftest import bench_script
+
+    random_model = bench_script("random_model")
+    first, second = tmp_path / "first", tmp_path / "second"
+    random_model.make(random_model.packaged(), first)
+    random_model.make(random_model.packaged(), second)
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+    packaged_tokenizer = random_model.packaged() / "tokenizer.json"
+    assert (first / "tokenizer.json").read_bytes() == packaged_tokenizer.read_bytes()
+    texts = ["Who replaced Rogozin?", "The new head of the Russian space agency will be Yuri Borisov."]
+    stand_in = SentenceTransformerEmbedder(str(first))
+    vectors, real = stand_in.encode(texts), embedder.encode(texts)
+    assert vectors.shape == real.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert float((vectors * real).sum(axis=1).max()) < 0.9, "its weights are not the packaged ones"
+
+
+def test_a_new_export_prunes_the_oldest_of_the_same_model(tmp_path):
+    # A reinstall changes the weights' fingerprint and exports anew; without pruning the cache grows
+    # by a whole model each time. The newest KEPT_EXPORTS of the model stay; other models are untouched.
+    def export(name: str, age: int) -> Path:
+        path = tmp_path / name / "model.onnx"
+        path.parent.mkdir()
+        path.write_bytes(b"onnx")
+        os.utime(path, ns=(10**18 - age, 10**18 - age))
+        return path
+
+    old = [export(f"all-MiniLM-L6-v2-{i:016x}", age=i + 1) for i in range(5)]  # old[0] the newest
+    others = [export("all-MiniLM-L6-v2-tuned-00000000000000aa", age=9), export("other-00000000000000bb", 9)]
+    half_written = tmp_path / "all-MiniLM-L6-v2-00000000000000cc"  # no model.onnx: not an export
+    half_written.mkdir()
+    current = export("all-MiniLM-L6-v2-00000000000000ff", age=100)  # just written, its mtime set aside
+
+    removed = embedding.prune_exports(current)
+
+    assert sorted(removed) == sorted(p.parent for p in old[embedding.KEPT_EXPORTS - 1 :])
+    assert current.is_file() and all(p.is_file() for p in old[: embedding.KEPT_EXPORTS - 1])
+    assert not any(p.exists() for p in old[embedding.KEPT_EXPORTS - 1 :])
+    assert all(p.is_file() for p in others) and half_written.is_dir()
