@@ -304,28 +304,20 @@ RAW_COLD = (
 )
 
 
-def model_path() -> str:
-    """The model iss-qa serves here (`ISSQA_MODEL`, as its servers read it), for the raw baseline too."""
-    from service.embedding import DEFAULT_MODEL, resolve_model
-
-    return resolve_model(os.environ.get("ISSQA_MODEL") or DEFAULT_MODEL)
-
-
-def raw_cold_start() -> float:
-    """A bare Python process that loads the model and encodes one question: cold start's floor."""
-    path = model_path()  # resolved before the clock starts: the bare process is given a folder
+def raw_cold_start(model: str) -> float:
+    """A bare Python process that loads `model` (a folder) and encodes one question: cold start's floor."""
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", RAW_COLD, path], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", RAW_COLD, model], check=True, capture_output=True)
     return time.perf_counter() - t
 
 
-def raw_model(threads: int):
-    """The raw baseline: sentence-transformers itself, on torch with `threads` threads."""
+def raw_model(model: str, threads: int):
+    """The raw baseline: sentence-transformers itself on `model`, on torch with `threads` threads."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(threads)
-    return SentenceTransformer(model_path(), device="cpu")
+    return SentenceTransformer(model, device="cpu")
 
 
 def main() -> None:
@@ -352,7 +344,7 @@ def main() -> None:
     clients = [int(c) for c in args.clients.split(",")]
     if not 0 < args.seconds <= 60 or max(clients) > 64:
         parser.error("keep it bounded: --seconds at most 60, at most 64 clients")
-    from service.embedding import set_threads
+    from service.embedding import resolve_model, set_threads
     from service.serving import plan
 
     default = plan()
@@ -370,7 +362,8 @@ def main() -> None:
         app = create_app({"DOCUMENTS": documents, "INDEX": tmp / "index"})
         engine = get_engine(app)
         report = engine.build()
-        raw = raw_model(args.raw_threads)
+        model = resolve_model(engine.settings.model)  # ISSQA_MODEL, as the servers read it
+        raw = raw_model(model, args.raw_threads)
         print(
             f"corpus: {len(list(documents.iterdir()))} documents, {report.passages} passages; "
             f"{len(questions)} questions; {default.cores} cores; iss-qa: {engine.settings.backend} backend, "
@@ -409,7 +402,7 @@ def main() -> None:
         if "http" not in skip:
             print(f"\n3. Over HTTP on 127.0.0.1, {args.seconds:.0f} s per client count, cache off")
             print(
-                f"   raw cold start (python, load the model, encode one question): {raw_cold_start():.1f} s"
+                f"   raw cold start (python, load the model, encode one question): {raw_cold_start(model):.1f} s"
             )
             for layout in layouts:
                 r = http_run(documents, tmp / "index", questions, layout, args.seconds, clients)

@@ -623,11 +623,10 @@ def prune_exports(current: Path, keep: int = KEPT_EXPORTS) -> list[Path]:
     read again: without this the cache only grows. The newest few stay for checkouts that share it.
     """
     folder = current.parent
-    slug = folder.name.rsplit("-", 1)[0]
+    slug, _, fingerprint = folder.name.rpartition("-")  # as `onnx_file` names it
+    same_model = re.compile(rf"{re.escape(slug)}-[0-9a-f]{{{len(fingerprint)}}}")
     exports = [
-        d
-        for d in folder.parent.iterdir()
-        if re.fullmatch(re.escape(slug) + r"-[0-9a-f]{16}", d.name) and (d / current.name).is_file()
+        d for d in folder.parent.iterdir() if same_model.fullmatch(d.name) and (d / current.name).is_file()
     ]
     exports.sort(key=lambda d: (d == folder, (d / current.name).stat().st_mtime_ns), reverse=True)
     stale = exports[keep:]

@@ -247,16 +247,15 @@ def test_a_refused_question_lists_the_passage_most_likely_to_answer_first(ask):
     assert phrase in body["citations"][0]["passage"], [c["passage"][:60] for c in body["citations"]]
 
 
-def test_only_a_refused_question_on_its_own_is_listed_in_the_closest_order(app, news_index, embedder):
+def test_only_a_refused_question_on_its_own_is_listed_in_the_closest_order(app, embedder):
     # An answer cites the order its quotes were drawn from (its [n] markers point into it), and a
     # follow-up keeps the conversation's order; only a question on its own with nothing quoted is listed
     # by `closest`. Each case checks that the two orders differ, so that the test can fail.
     from service import get_engine, retrieval
     from service.query import analyse
-    from service.store import Index
 
     engine = get_engine(app)
-    index = Index(news_index["INDEX"])
+    index = engine.index()
 
     def orders(question: str, history: list[dict[str, str]]) -> tuple[list[str], list[str], list[str], bool]:
         query = analyse(index, embedder, question, history)
