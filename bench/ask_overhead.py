@@ -45,10 +45,10 @@ def main() -> None:
             engine.ask(q)
         forward, calls = embedder._forward, []
 
-        def timed_forward(texts: list[str], show_progress: bool = False) -> Any:
+        def timed_forward(texts: list[str], show_progress: bool = False, start: Any = None) -> Any:
             started = time.perf_counter()
             try:
-                return forward(texts, show_progress)
+                return forward(texts, show_progress, start)
             finally:
                 calls.append(time.perf_counter() - started)
 

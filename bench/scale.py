@@ -40,10 +40,10 @@ from service import store  # noqa: E402
 from service.answer import compose  # noqa: E402
 from service.chunking import sentences  # noqa: E402
 from service.documents import Document  # noqa: E402
-from service.embedding import load_embedder  # noqa: E402
+from service.embedding import load_embedder, model_threads  # noqa: E402
 from service.engine import DEFAULTS  # noqa: E402
 from service.query import analyse  # noqa: E402
-from service.retrieval import search  # noqa: E402
+from service.retrieval import candidates, gather, keyword_candidates, ordered  # noqa: E402
 from service.text import keyword_query, keyword_tokens  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -434,27 +434,48 @@ def measure(folder: Path, nprobe_list: str) -> None:
     )
     del fts
 
-    # Whole questions in process, as Engine.ask runs them: encode + dense + keyword + the rest + answer.
+    # Whole questions in process, as Engine.ask runs them: the keyword half searched while the model
+    # encodes (`retrieval.gather`), then the dense half, stage two and the answer. Every other question
+    # runs the same steps one after another instead (as before the keyword search ran beside the
+    # model): other questions, so that neither way finds the passages the other just read.
     embedder = load_embedder()
+    embedder.cache_size = 0
+    k, mode, threshold = int(DEFAULTS["TOP_K"]), DEFAULTS["RETRIEVAL"], float(DEFAULTS["MIN_CONFIDENCE"])
     for question in ("Which river flows through the city?", "Who built the first rocket?"):
-        compose(analyse(index, embedder, question), search(index, analyse(index, embedder, question), 5), 0.0)
-    parts: dict[str, list[float]] = {"analyse (encode)": [], "retrieval.search": [], "answer.compose": []}
-    total = []
-    for question in picked:
+        query, found = gather(index, embedder, question)
+        compose(query, ordered(index, query, found, k, mode), threshold)
+    parts: dict[str, list[float]] = {
+        "retrieval.gather (encode, keyword beside it, dense)": [],
+        "ordered + compose": [],
+    }
+    total, serial = [], []
+    for i, question in enumerate(picked):
         t0 = time.perf_counter()
-        query = analyse(index, embedder, question)
+        if i % 2:
+            query = analyse(index, embedder, question)
+            found = candidates(index, query, keyword=keyword_candidates(index, query))
+            compose(query, ordered(index, query, found, k, mode), threshold)
+            serial.append(time.perf_counter() - t0)
+            continue
+        query, found = gather(index, embedder, question)
         t1 = time.perf_counter()
-        hits = search(index, query, int(DEFAULTS["TOP_K"]), DEFAULTS["RETRIEVAL"])
+        compose(query, ordered(index, query, found, k, mode), threshold)
         t2 = time.perf_counter()
-        compose(query, hits, float(DEFAULTS["MIN_CONFIDENCE"]))
-        t3 = time.perf_counter()
-        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+        for name, seconds in zip(parts, (t1 - t0, t2 - t1), strict=True):
             parts[name].append(seconds)
-        total.append(t3 - t0)
-    print(f"\na question end to end in process ({len(picked)} SQuAD questions, {embedder.backend} encoder):")
+        total.append(t2 - t0)
+    print(
+        f"\na question end to end in process ({len(total)} SQuAD questions, {embedder.backend} encoder, "
+        f"{model_threads()} model threads):"
+    )
     print(f"  total {percentiles(total)}")
     for name, values in parts.items():
         print(f"  {name} {percentiles(values)}")
+    ratio = np.percentile(total, 50) / np.percentile(serial, 50)
+    print(
+        f"  {len(serial)} other questions, the same steps one after another: total {percentiles(serial)} "
+        f"(the total above at p50: {ratio:.3f}x this)"
+    )
 
 
 if __name__ == "__main__":

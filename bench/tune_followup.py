@@ -45,10 +45,12 @@ class CachedEmbedder:
         self.embedder = embedder
         self.seen: dict[str, np.ndarray] = {}
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], *, during=None) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self.seen]
         if todo:
             self.seen.update(zip(todo, self.embedder.encode(todo), strict=True))
+        if during is not None:
+            during()
         return np.array([self.seen[t] for t in texts])
 
     def count_tokens(self, text: str) -> int:

@@ -24,6 +24,7 @@ import threading
 import warnings
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -68,7 +69,7 @@ class Embedder(Protocol):
     dimensions: int
     max_tokens: int  # word pieces the model reads, special tokens excluded
 
-    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def encode(self, texts: list[str], *, during: Callable[[], None] | None = None) -> np.ndarray: ...
 
     def encode_spans(
         self,
@@ -116,12 +117,14 @@ def model_folder(name: str) -> Path:
 
 
 class _Request:
-    """Texts waiting for a forward pass, and what the pass gave them."""
+    """Texts waiting for a forward pass, what the pass gave them, and the caller's work to run beside it."""
 
-    __slots__ = ("error", "texts", "vectors")
+    __slots__ = ("beside", "during", "error", "texts", "vectors")
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], during: Callable[[], None] | None = None) -> None:
         self.texts = texts
+        self.during = during
+        self.beside: Future[None] | None = None  # `during` running beside the model, once started
         self.vectors: np.ndarray | None = None
         self.error: Exception | None = None
 
@@ -149,13 +152,25 @@ class _Batching:
         self._lock = threading.Lock()  # one forward pass at a time
         self._queue: deque[_Request] = deque()  # questions waiting for the next forward pass
         self._queue_lock = threading.Lock()
+        self._beside: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its helper thread)
 
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Embed `texts` as normalised float32 rows; recent texts come from the cache when it is on."""
+    def encode(
+        self, texts: list[str], show_progress: bool = False, *, during: Callable[[], None] | None = None
+    ) -> np.ndarray:
+        """Embed `texts` as normalised float32 rows; recent texts come from the cache when it is on.
+
+        `during` is the caller's work that does not need the vectors (a question's keyword search). It
+        has run when this returns: on a helper thread while onnxruntime runs the model, when these
+        texts go through the model alone, so that a lone question uses a core the model leaves idle;
+        else in this thread (from the cache; in a batch with other callers' texts, when every core is
+        busy; with torch).
+        """
         if not texts:
+            if during is not None:
+                during()
             return np.zeros((0, self.dimensions), dtype=np.float32)
         if self.cache_size <= 0 or len(texts) > QUESTIONS_AT_ONCE:  # passages in bulk: no cache
-            return self._encode(texts, show_progress)
+            return self._encode(texts, show_progress, during)
         result = np.empty((len(texts), self.dimensions), dtype=np.float32)
         missing: list[int] = []
         with self._cache_lock:
@@ -166,34 +181,50 @@ class _Batching:
                 else:
                     self._cache.move_to_end(text)
                     result[i] = cached
-        if missing:
-            fresh = self._encode([texts[i] for i in missing], show_progress)
-            with self._cache_lock:
-                for i, vector in zip(missing, fresh, strict=True):
-                    result[i] = vector
-                    self._cache[texts[i]] = vector.copy()
-                    self._cache.move_to_end(texts[i])
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        if not missing:
+            if during is not None:
+                during()
+            return result
+        fresh = self._encode([texts[i] for i in missing], show_progress, during)
+        with self._cache_lock:
+            for i, vector in zip(missing, fresh, strict=True):
+                result[i] = vector
+                self._cache[texts[i]] = vector.copy()
+                self._cache.move_to_end(texts[i])
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return result
 
-    def _encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def _encode(
+        self, texts: list[str], show_progress: bool = False, during: Callable[[], None] | None = None
+    ) -> np.ndarray:
         """Run the model on `texts`; questions asked at the same moment share one forward pass.
 
         Concurrent callers queue their texts and whoever takes the model next encodes everything
         queued (up to `batch_size` texts). A batch of four questions costs far less than four
         single passes on a CPU, so throughput grows with concurrent clients instead of staying
-        flat (docs/benchmarks.md, section 10); a lone caller is encoded at once.
+        flat (docs/benchmarks.md, section 10); a lone caller is encoded at once, its `during`
+        beside the model.
         """
         if len(texts) > QUESTIONS_AT_ONCE:  # bulk passages: one caller, already batched
             with self._lock:  # the model already uses every thread it has; parallel calls only contend
-                return self._forward(texts, show_progress)
-        request = _Request(texts)
+                vectors = self._forward(texts, show_progress)
+            if during is not None:
+                during()
+            return vectors
+        request = _Request(texts, during)
         with self._queue_lock:
             self._queue.append(request)
         with self._lock:
             if request.vectors is None and request.error is None:  # no earlier caller took it along
                 self._run_queued()
+        # Waited for here, not holding the model: the helper may have to wait for Python's lock.
+        if request.beside is not None:
+            failed = request.beside.exception()  # its error, if any, is this caller's
+            if failed is not None and request.error is None:
+                raise failed
+        elif request.during is not None and request.error is None:
+            request.during()  # encoded along with other callers' texts (every core was busy), or by torch
         if request.error is not None:
             raise request.error
         assert request.vectors is not None
@@ -207,8 +238,18 @@ class _Batching:
             while self._queue and size + len(self._queue[0].texts) <= self.batch_size:
                 batch.append(self._queue.popleft())
                 size += len(batch[-1].texts)
+        # Work beside the model only for a lone caller: in a batch, the other callers' threads are busy too.
+        alone = batch[0] if len(batch) == 1 and batch[0].during is not None else None
+
+        def begin_beside() -> None:
+            assert alone is not None and alone.during is not None
+            alone.beside = self._beside_model(alone.during)
+
         try:
-            vectors = self._forward([text for queued in batch for text in queued.texts])
+            if alone is None:
+                vectors = self._forward([text for queued in batch for text in queued.texts])
+            else:
+                vectors = self._forward(alone.texts, start=begin_beside)
         except Exception as exc:  # every caller in the batch sees the failure, not only this one
             for queued in batch:
                 queued.error = exc
@@ -218,8 +259,25 @@ class _Batching:
             queued.vectors = vectors[start : start + len(queued.texts)]
             start += len(queued.texts)
 
-    def _forward(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def _forward(
+        self, texts: list[str], show_progress: bool = False, start: Callable[[], None] | None = None
+    ) -> np.ndarray:
+        """Normalised vectors of `texts`, truncated to the model's length.
+
+        A backend that runs the model without Python's lock calls `start` just before it does, once.
+        """
         raise NotImplementedError
+
+    def _beside_model(self, during: Callable[[], None]) -> Future[None]:
+        """Start `during` on this process's helper thread, to run while the model runs in this one.
+
+        Called just before the model releases Python's lock (onnxruntime's `run`): started any earlier,
+        the helper would take the lock at the first release (the tokenizer's) and hold up the model.
+        The helper is made per process, since a forked worker inherits the parent's executor without its thread.
+        """
+        if self._beside is None or self._beside[0] != os.getpid():
+            self._beside = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="issqa-beside-model"))
+        return self._beside[1].submit(during)
 
     def _tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Token embeddings, character offsets, attention mask and pooled unit vectors of a batch."""
@@ -302,23 +360,34 @@ class OnnxEmbedder(_Batching):
         self._tokenizer = load_tokenizer(folder)  # nothing truncated: passages, counting
         self._truncating = load_tokenizer(folder, truncate=spec.max_seq_length)  # questions
 
-    def _run(self, encodings: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Token embeddings and attention mask of tokenised texts (all padded to one length)."""
+    def _run(
+        self, encodings: list[Any], start: Callable[[], None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Token embeddings and attention mask of tokenised texts (all padded to one length).
+
+        `start` is called just before onnxruntime runs the model, which it does without Python's lock.
+        """
         features = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
-        tokens = self._session.run(None, {name: features[name] for name in self._session_inputs})[0]
+        inputs = {name: features[name] for name in self._session_inputs}
+        if start is not None:
+            start()
+        tokens = self._session.run(None, inputs)[0]
         return np.asarray(tokens, dtype=np.float32), features["attention_mask"]
 
-    def _forward(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def _forward(
+        self, texts: list[str], show_progress: bool = False, start: Callable[[], None] | None = None
+    ) -> np.ndarray:
         """What the model's own modules do (Transformer, mean Pooling, Normalize), with onnxruntime."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
         for b in range(0, len(order), self.batch_size):
             ids = order[b : b + self.batch_size]
-            tokens, mask = self._run(self._truncating.encode_batch([texts[i] for i in ids]))
+            tokens, mask = self._run(self._truncating.encode_batch([texts[i] for i in ids]), start)
+            start = None
             out[ids] = mean_pool(tokens, mask)
         return out
 
@@ -353,7 +422,11 @@ class SentenceTransformerEmbedder(_Batching):
         self.max_tokens = self.max_seq_length - 2
         self._tokenizer = self._model.tokenizer
 
-    def _forward(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def _forward(
+        self, texts: list[str], show_progress: bool = False, start: Callable[[], None] | None = None
+    ) -> np.ndarray:
+        # `start` is not called: torch holds Python's lock through much of a pass, so work beside it
+        # would only take turns with it; the caller runs its work after.
         vectors = self._model.encode(
             texts,
             batch_size=self.batch_size,

@@ -8,6 +8,7 @@ the loaded index while a rebuild runs.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -20,8 +21,7 @@ from .chunking import ChunkSettings
 from .embedding import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder, check_backend, load_embedder
 from .errors import ConfigError, IndexNotReady
 from .indexing import BuildReport, Progress, build_index, incompatibility, staleness
-from .query import analyse
-from .retrieval import CANDIDATES, MODES, candidates, ordered
+from .retrieval import CANDIDATES, MODES, gather, ordered
 from .store import MANIFEST, BuildLock, Index, IndexMissing
 
 DEFAULTS: dict[str, Any] = {
@@ -97,6 +97,7 @@ class Engine:
         self._index: Index | None = None
         self._loaded_mtime: float | None = None
         self._lock = threading.Lock()
+        self._manifest = os.fspath(settings.index / MANIFEST)  # stat at every question: made once
 
     @property
     def embedder(self) -> Embedder:
@@ -133,9 +134,8 @@ class Engine:
 
     def index(self, reload: bool = False) -> Index:
         """The loaded index, reloaded when its manifest changed on disk since it was loaded."""
-        manifest = self.settings.index / MANIFEST
         try:
-            mtime = manifest.stat().st_mtime_ns
+            mtime = os.stat(self._manifest).st_mtime_ns
         except OSError:
             mtime = None
         if self._index is not None and mtime == self._loaded_mtime and not reload:
@@ -178,8 +178,7 @@ class Engine:
         index = self.index()
         k = top_k or self.settings.top_k
         threshold = self.settings.min_confidence if min_confidence is None else min_confidence
-        query = analyse(index, self.embedder, question, history)
-        found = candidates(index, query, max(k, CANDIDATES))
+        query, found = gather(index, self.embedder, question, history, max(k, CANDIDATES))
         answer = compose(query, ordered(index, query, found, k, self.settings.retrieval), threshold)
         if not answer.answered and self.settings.retrieval == "hybrid" and not query.context:
             listed = ordered(index, query, found, k, "closest")

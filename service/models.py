@@ -329,7 +329,7 @@ Job = _derive(
 
 def answer_model(reply: answer.Answer) -> ResponseModel:
     """The response model of an answer."""
-    return Answer.model_validate(dataclasses.asdict(reply))
+    return Answer.model_validate(reply, from_attributes=True)  # no deep copy, as `dataclasses.asdict` makes
 
 
 def answer_body(reply: answer.Answer) -> dict[str, Any]:

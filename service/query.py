@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -121,6 +121,9 @@ class Query:
         return (self.spelled or self.text).lower()
 
 
+_NO_VECTOR = np.zeros(0, dtype=np.float32)  # a query's vector until the model has given it
+
+
 def answer_type(question: str) -> str | None:
     """What kind of thing the question asks for, from its wh-word: person, time, number, place."""
     q = question.lower()
@@ -187,11 +190,14 @@ def analyse(
     history: History = (),
     weight: float = CONTEXT_WEIGHT,
     share: float = TOPIC_SHARE,
+    alongside: Callable[[Query], None] | None = None,
 ) -> Query:
     """Read `question` in its conversation: find what it leans on, embed it, and build its `Query`.
 
     The question and the earlier ones are first respelled as the documents spell their words
     (`respell`), so a name written another way ("Roscosmos", "Krikalyov") still finds its passages.
+    The rest of the reading, and `alongside` (work that needs the query but not its vector: the
+    keyword search), run while the model embeds the question (`Embedder.encode`'s `during`).
     """
 
     def known(word: str) -> bool:
@@ -204,22 +210,31 @@ def analyse(
             for turn in history
         ]
     context = conversation_context(index, spelled, history, share)
+    said = _last_exchange(history)[1]
+    unread: list[Query] = []
+
+    def read_words() -> None:
+        unread.append(
+            read(
+                question,
+                _NO_VECTOR,
+                context=context,
+                already_said=said,
+                referents=referents(history) if context else "",
+                spelled=spelled,
+                follows=quoted_from(index, said) if context else None,
+            )
+        )
+        if alongside is not None:
+            alongside(unread[0])
+
     if context:
-        own, earlier = embedder.encode([spelled, context])
+        own, earlier = embedder.encode([spelled, context], during=read_words)
         blended = own + weight * earlier
         vector = (blended / np.linalg.norm(blended)).astype(np.float32)
     else:
-        vector = embedder.encode([spelled])[0]
-    said = _last_exchange(history)[1]
-    return read(
-        question,
-        vector,
-        context=context,
-        already_said=said,
-        referents=referents(history) if context else "",
-        spelled=spelled,
-        follows=quoted_from(index, said) if context else None,
-    )
+        vector = embedder.encode([spelled], during=read_words)[0]
+    return replace(unread[0], vector=vector)
 
 
 def first_quote(answer: str) -> str:

@@ -16,7 +16,8 @@ from itertools import accumulate
 import numpy as np
 
 from .documents import Document
-from .query import Query
+from .embedding import Embedder
+from .query import History, Query, analyse
 from .store import Held, Index, Passage, Sentence
 from .text import date_stems
 
@@ -63,11 +64,46 @@ class Candidates:
     held: dict[int, Held]  # the candidates' passages with their sentences (missing ones left out)
 
 
-def candidates(index: Index, query: Query, depth: int = CANDIDATES) -> Candidates:
-    """Gather dense and keyword candidates and compute their signals."""
+def gather(
+    index: Index, embedder: Embedder, question: str, history: History = (), depth: int = CANDIDATES
+) -> tuple[Query, Candidates]:
+    """Read and embed the question, and gather stage one's candidates: what `Engine.ask` starts with.
+
+    The keyword half needs no vector, so it runs while the model embeds the question (`analyse`'s
+    `alongside`): a lone question uses a core the model leaves idle.
+    """
+    keyword: dict[int, float] = {}
+    query = analyse(
+        index,
+        embedder,
+        question,
+        history,
+        alongside=lambda read: keyword.update(keyword_candidates(index, read, depth)),
+    )
+    return query, candidates(index, query, depth, keyword)
+
+
+def keyword_candidates(index: Index, query: Query, depth: int = CANDIDATES) -> dict[int, float]:
+    """Stage one's keyword half: the BM25 scores of the `depth` best passages, best first, their
+    passages read (from the store when not cached)."""
+    if not query.keyword:
+        return {}
+    found = index.keyword_scores(query.keyword, depth)
+    index.held(found)
+    return found
+
+
+def candidates(
+    index: Index, query: Query, depth: int = CANDIDATES, keyword: dict[int, float] | None = None
+) -> Candidates:
+    """Gather dense and keyword candidates and compute their signals.
+
+    `keyword` is `keyword_candidates(index, query, depth)` when the caller has it already.
+    """
     query_vector = query.vector
     dense = index.nearest(query_vector, depth)
-    keyword = index.keyword_scores(query.keyword, depth) if query.keyword else {}
+    if keyword is None:
+        keyword = keyword_candidates(index, query, depth)
     ids = list(dense) + [pid for pid in keyword if pid not in dense]
     if not ids:
         return Candidates([], np.zeros((0, len(SIGNALS))), {})

@@ -57,8 +57,10 @@ class FakeEmbedder:
             v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimensions] += 1.0
         return v / (np.linalg.norm(v) or 1.0)
 
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], show_progress: bool = False, *, during=None) -> np.ndarray:
         self.encoded += len(texts)
+        if during is not None:
+            during()
         return np.array([self._vector(t) for t in texts], dtype=np.float32).reshape(-1, self.dimensions)
 
     def encode_spans(self, texts, spans, progress=None):

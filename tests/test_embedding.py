@@ -101,6 +101,87 @@ def test_a_failed_pass_fails_every_question_in_it_and_the_next_ones_still_work(b
     assert np.allclose(again[0], embedder._forward([QUESTIONS[0]])[0], atol=1e-5)
 
 
+class WatchedSession:
+    """The model's session, holding each run until the caller's work beside it has started."""
+
+    def __init__(self, session, started: threading.Event) -> None:
+        self._session = session
+        self.running = threading.Event()
+        self.started = started
+
+    def __getattr__(self, name: str):
+        return getattr(self._session, name)
+
+    def run(self, *args):
+        self.running.set()
+        self.started.wait(5)  # held for the work beside it; five seconds' wait if that never comes
+        return self._session.run(*args)
+
+
+def test_a_lone_questions_work_runs_on_another_thread_while_the_model_runs(batching, embedder):
+    started = threading.Event()
+    batching._session = WatchedSession(embedder._session, started)
+    seen: list[tuple[bool, int]] = []
+
+    def work() -> None:
+        started.set()
+        seen.append((batching._session.running.wait(5), threading.get_ident()))
+
+    began = time.monotonic()
+    vectors = batching.encode([QUESTIONS[0]], during=work)
+    assert seen == [(True, seen[0][1])] and seen[0][1] != threading.get_ident()
+    assert time.monotonic() - began < 4, "the model waited for the work instead of running beside it"
+    assert np.array_equal(vectors, embedder._forward([QUESTIONS[0]]))
+
+
+def test_work_beside_the_model_runs_in_the_callers_thread_when_the_model_is_shared_or_not_needed(
+    batching,
+):
+    def encode_with_work(texts: list[str]) -> tuple[int, list[int]]:
+        ran: list[int] = []
+        batching.encode(texts, during=lambda: ran.append(threading.get_ident()))
+        return threading.get_ident(), ran
+
+    with ThreadPoolExecutor(3) as pool:
+        with batching._lock:  # the model is busy: the three queue and share one pass
+            futures = [pool.submit(encode_with_work, [q]) for q in QUESTIONS[:3]]
+            deadline = time.monotonic() + 10
+            while len(batching._queue) < 3 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        for future in futures:
+            caller, ran = future.result()
+            assert ran == [caller]
+    batching.cache_size = 8
+    batching.encode([QUESTIONS[4]])
+    me = threading.get_ident()
+    assert encode_with_work([QUESTIONS[4]]) == (me, [me])  # from the cache: no pass
+    assert encode_with_work([]) == (me, [me])
+    assert encode_with_work(QUESTIONS[:2] * 5) == (me, [me])  # bulk: passages, not a lone question
+
+
+def test_an_error_in_the_work_beside_the_model_reaches_its_caller_and_the_next_question_works(
+    batching, embedder
+):
+    def broken() -> None:
+        raise ValueError("keyword search failed")
+
+    with pytest.raises(ValueError, match="keyword search failed"):
+        batching.encode([QUESTIONS[0]], during=broken)
+    again = batching.encode([QUESTIONS[1]], during=lambda: None)
+    assert np.array_equal(again, embedder._forward([QUESTIONS[1]]))
+
+
+def test_a_forked_process_makes_its_own_helper_thread(batching):
+    # A forked worker inherits its parent's executor but not the executor's thread; the helper is
+    # made again in a process that did not make it.
+    inherited = ThreadPoolExecutor(1)
+    inherited.shutdown()
+    batching._beside = (-1, inherited)
+    ran: list[int] = []
+    batching.encode([QUESTIONS[0]], during=lambda: ran.append(threading.get_ident()))
+    assert ran and batching._beside[0] == os.getpid() and batching._beside[1] is not inherited
+
+
 # The two backends: the same vectors, so an index built by either serves the other.
 
 ROOT = Path(__file__).resolve().parents[1]

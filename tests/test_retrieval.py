@@ -278,3 +278,31 @@ def test_only_a_refused_question_on_its_own_is_listed_in_the_closest_order(app, 
     ]
     paths, hybrid, closest, answered = orders("How much did it cost?", turn)
     assert not answered and paths == hybrid
+
+
+def test_gathering_with_the_keywords_searched_beside_the_model_finds_what_one_step_after_another_finds(
+    news_index, embedder
+):
+    # `Engine.ask` searches the keywords while the model embeds the question (`retrieval.gather`):
+    # the query, the candidates and every signal are those of reading, embedding and searching in turn.
+    import dataclasses
+
+    import numpy as np
+
+    from service import retrieval
+    from service.query import analyse
+    from service.store import Index
+
+    index = Index(news_index["INDEX"])
+    for question, history in (
+        ("Who now runs the Russian space agency?", []),
+        ("What was his previous job?", ROGOZIN_TURN),
+    ):
+        query, found = retrieval.gather(index, embedder, question, history)
+        plain = analyse(index, embedder, question, history)
+        serial = retrieval.candidates(index, plain, retrieval.CANDIDATES)
+        assert np.array_equal(query.vector, plain.vector)
+        assert dataclasses.replace(query, vector=None) == dataclasses.replace(plain, vector=None)
+        assert found.signals[:, retrieval.SIGNALS.index("keyword")].any(), "the keyword half took part"
+        assert found.ids == serial.ids and np.array_equal(found.signals, serial.signals)
+        assert found.held.keys() == serial.held.keys()

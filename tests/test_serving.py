@@ -162,3 +162,13 @@ def test_serve_refuses_a_bad_device_before_starting_anything(monkeypatch, tmp_pa
     assert result.exit_code == 1
     assert result.output.startswith("issqa: ISSQA_DEVICE must be one of auto, cpu, cuda, not 'gpu'")
     assert calls == []  # neither gunicorn nor the development server started
+
+
+def test_a_worker_loads_what_a_first_question_needs_before_it_serves(news_index):
+    # The spelling word list and the spelling index load on the first word no passage holds; a worker
+    # loads them while it starts, so no user's question waits for them.
+    from service import text
+
+    text._english.cache_clear()
+    serving.load_app({**news_index})
+    assert text._english.cache_info().currsize == 1
