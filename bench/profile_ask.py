@@ -3,7 +3,9 @@
 Asks the questions of the first `--passages` SQuAD v1.1 dev passages through Flask's test client
 (`POST /api/ask`: the WSGI app with every hook, no socket) under cProfile, cache off, and prints the
 cumulative milliseconds per question of the steps that matter. The socket and gunicorn's share is
-what bench/perf.py's one-client HTTP p50 adds on top of its in-process `Engine.ask`.
+what bench/perf.py's one-client HTTP p50 adds on top of its in-process `Engine.ask`. cProfile follows
+the asking thread only: what a lone question runs beside the model on the helper thread (reading the
+question's words, the keyword search) shows as 0 (docs/benchmarks.md, section 10).
 
     nice .venv/bin/python bench/profile_ask.py ../shared/benchmarks/squad-v1.1-dev
 """
@@ -28,14 +30,15 @@ from service import get_engine  # noqa: E402
 STEPS = [
     ("whole request (WSGI app, hooks, JSON in and out)", "flask/app.py", "wsgi_app"),
     ("  Engine.ask", "service/engine.py", "ask"),
-    ("    the model: encode the question", "service/embedding.py", "encode"),
-    ("      onnxruntime run", "service/embedding.py", "_run"),
-    ("      tokenise", "~", "<method 'encode_batch' of 'tokenizers.Tokenizer' objects>"),
-    ("    retrieval: search (all of stage one and two)", "service/retrieval.py", "search"),
-    ("      dense: FAISS search", "service/store.py", "nearest"),
-    ("      keyword: Tantivy BM25", "service/store.py", "keyword_scores"),
-    ("      passages and sentence vectors read (held)", "service/store.py", "held"),
-    ("      stems of question and candidates", "service/text.py", "stems"),
+    ("    retrieval: gather (embed, search, signals)", "service/retrieval.py", "gather"),
+    ("      the model: encode the question", "service/embedding.py", "encode"),
+    ("        onnxruntime run", "service/embedding.py", "_run"),
+    ("        tokenise", "~", "<method 'encode_batch' of 'tokenizers.Tokenizer' objects>"),
+    ("      candidates (dense search, signals)", "service/retrieval.py", "candidates"),
+    ("        dense: FAISS search", "service/store.py", "nearest"),
+    ("        passages and sentence vectors read (held)", "service/store.py", "held"),
+    ("        stems of question and candidates", "service/text.py", "stems"),
+    ("    keyword: BM25 (beside the model, helper thread)", "service/store.py", "keyword_scores"),
     ("    answer: compose (sentence scoring, choosing, citations)", "service/answer.py", "compose"),
     ("      score_sentences", "service/answer.py", "score_sentences"),
     ("  JSON out (jsonify)", "flask/json/__init__.py", "jsonify"),
