@@ -4,8 +4,8 @@ Asks the questions of the first `--passages` SQuAD v1.1 dev passages through Fla
 (`POST /api/ask`: the WSGI app with every hook, no socket) under cProfile, cache off, and prints the
 cumulative milliseconds per question of the steps that matter. The socket and gunicorn's share is
 what bench/perf.py's one-client HTTP p50 adds on top of its in-process `Engine.ask`. cProfile follows
-the asking thread only: what a lone question runs beside the model on the helper thread (reading the
-question's words, the keyword search) shows as 0 (docs/benchmarks.md, section 10).
+the asking thread only, so what a lone question runs beside the model on the helper thread (reading
+the question's words, the keyword search) is not among the steps (docs/benchmarks.md, section 10).
 
     nice .venv/bin/python bench/profile_ask.py ../shared/benchmarks/squad-v1.1-dev
 """
@@ -37,8 +37,7 @@ STEPS = [
     ("      candidates (dense search, signals)", "service/retrieval.py", "candidates"),
     ("        dense: FAISS search", "service/store.py", "nearest"),
     ("        passages and sentence vectors read (held)", "service/store.py", "held"),
-    ("        stems of question and candidates", "service/text.py", "stems"),
-    ("    keyword: BM25 (beside the model, helper thread)", "service/store.py", "keyword_scores"),
+    ("    stems (of the sentences scored, mostly)", "service/text.py", "stems"),
     ("    answer: compose (sentence scoring, choosing, citations)", "service/answer.py", "compose"),
     ("      score_sentences", "service/answer.py", "score_sentences"),
     ("  JSON out (jsonify)", "flask/json/__init__.py", "jsonify"),

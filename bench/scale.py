@@ -43,7 +43,7 @@ from service.documents import Document  # noqa: E402
 from service.embedding import load_embedder, model_threads  # noqa: E402
 from service.engine import DEFAULTS  # noqa: E402
 from service.query import analyse  # noqa: E402
-from service.retrieval import candidates, gather, keyword_candidates, ordered  # noqa: E402
+from service.retrieval import candidates, gather, ordered  # noqa: E402
 from service.text import keyword_query, keyword_tokens  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -453,7 +453,7 @@ def measure(folder: Path, nprobe_list: str) -> None:
         t0 = time.perf_counter()
         if i % 2:
             query = analyse(index, embedder, question)
-            found = candidates(index, query, keyword=keyword_candidates(index, query))
+            found = candidates(index, query)  # the keyword half searched here, after the model
             compose(query, ordered(index, query, found, k, mode), threshold)
             serial.append(time.perf_counter() - t0)
             continue

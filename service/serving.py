@@ -155,9 +155,10 @@ def _build(config: dict[str, Any], prepare_only: bool = False) -> None:
 
 
 # Asked by each worker before it serves. Its made-up word is held by no passage, so the question takes
-# every step a user's may: the model, both searches, the confidence model, and the spelling word
-# list and spelling index that `query.respell` loads on first use (together about 0.1-0.4 s, which
-# a user's first question in each worker paid before, and under load every question behind it).
+# every step a user's may: the model, the index, both searches, the confidence model, and the spelling
+# word list that `query.respell` loads on first use. The first user question to need that list paid
+# about 0.13 s for it in each worker, and under load so did every question queued behind it
+# (bench/first_question.py).
 WARM_UP_QUESTION = "Who wrote the Warmupquestionx report?"
 
 
@@ -166,9 +167,7 @@ def load_app(config: dict[str, Any]) -> Any:
     from . import create_app, get_engine
 
     app = create_app(config)
-    engine = get_engine(app)
-    engine.index()  # the model and the index now, not on the first question
-    engine.ask(WARM_UP_QUESTION)
+    get_engine(app).ask(WARM_UP_QUESTION)  # loads the model and the index too
     return app
 
 
