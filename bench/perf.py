@@ -13,8 +13,9 @@ threads, 2 by default), plus a flat FAISS search: no web server, no answer. With
 2. Index build: passages per second of the whole build (read, chunk, embed passages and sentences,
    write) against a raw `SentenceTransformer.encode` of the same passages; alternating rounds.
 3. Over HTTP on 127.0.0.1, the production server (`issqa serve`, gunicorn) with 1, 4 and 16
-   concurrent clients asking questions (cache off): p50/p95/p99, questions per second and errors,
-   for each server layout given by `--layouts` (workers x model threads); its cold start (process
+   concurrent clients asking questions (cache off): p50/p95/p99, questions per second, errors, and
+   the CPU each answered question cost the server and the load generator (this process's client
+   threads, on the same cores), for each server layout given by `--layouts` (workers x model threads); its cold start (process
    start to the first answer, index already built) and its memory (each worker's resident set after
    the runs, the peak summed over processes, and the proportional share that counts shared pages once).
 
@@ -125,17 +126,19 @@ def in_process(app, questions: list[str], raw_model) -> dict[str, dict[int, floa
         engine.ask(q)
         cached.append(time.perf_counter() - t)
     embedder.cache_size = cache_size
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for b in range(0, len(questions), 32):
         batch = raw_model.encode(questions[b : b + 32], batch_size=32, normalize_embeddings=True)
         vectors.search(batch.astype(np.float32), 10)
     batched_qps = len(questions) / (time.perf_counter() - t)
+    batched_cpu_ms = (time.process_time() - cpu) * 1000 / len(questions)
     return {
         "raw": pct(raw),
         "model": pct(model),
         "ask": pct(full),
         "ask_cached": pct(cached),
         "raw_qps": {1: len(raw) / sum(raw), 32: batched_qps},
+        "raw_cpu_ms_32": batched_cpu_ms,
     }
 
 
@@ -166,11 +169,15 @@ def build_speed(app, documents: Path, rounds: int, raw_model) -> tuple[float, fl
     return len(inputs) / min(raw), len(inputs) / min(full), len(inputs)
 
 
+def server_pids(root: int) -> list[int]:
+    """The server's processes: the master and its workers."""
+    out = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split()
+    return [root] + [int(p) for p in out]
+
+
 def process_memory(root: int) -> tuple[float, float, int, list[float]]:
     """Peak RSS summed over the server's processes, their PSS now (MiB), how many, and each worker's RSS now."""
-    pids = [root]
-    out = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split()
-    pids += [int(p) for p in out]
+    pids = server_pids(root)
     hwm = pss = 0.0
     workers: list[float] = []
     for pid in pids:
@@ -201,10 +208,7 @@ def wait_idle(root: int, limit: float = 120.0) -> None:
     """
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        pids = [root] + [
-            int(p)
-            for p in subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split()
-        ]
+        pids = server_pids(root)
         before = sum(cpu_seconds(p) for p in pids)
         time.sleep(1.0)
         if sum(cpu_seconds(p) for p in pids) - before < 0.05:
@@ -283,15 +287,22 @@ def http_run(
                 conn.close()
 
             threads = [threading.Thread(target=client, args=(i * 101,)) for i in range(n)]
+            serving = server_pids(server.process.pid)
+            server_cpu, client_cpu = sum(map(cpu_seconds, serving)), time.process_time()
             t0 = time.monotonic()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
+            answered = max(len(latencies), 1)
             result[n] = {
                 "pct": pct(latencies),
                 "qps": len(latencies) / (time.monotonic() - t0),
                 "errors": len(errors),
+                # CPU per answered question, in ms: the server's processes, and this one's client threads
+                # (they share the cores; the raw baseline pays for neither HTTP side).
+                "server_ms": (sum(map(cpu_seconds, serving)) - server_cpu) * 1000 / answered,
+                "client_ms": (time.process_time() - client_cpu) * 1000 / answered,
             }
         result["memory"] = process_memory(server.process.pid)
     return result
@@ -388,7 +399,7 @@ def main() -> None:
             )
             print(
                 f"   raw throughput: one at a time {raw_qps[1]:.1f} questions/s, "
-                f"in batches of 32 {raw_qps[32]:.1f} questions/s"
+                f"in batches of 32 {raw_qps[32]:.1f} questions/s ({figures['raw_cpu_ms_32']:.2f} ms of CPU each)"
             )
         if "build" not in skip:
             raw_rate, full_rate, n = build_speed(app, args.build_corpus or documents, args.rounds, raw)
@@ -422,6 +433,10 @@ def main() -> None:
                     print(
                         f"   {n:2d} clients: {fmt(r[n]['pct'])}   {r[n]['qps']:5.1f} questions/s, "
                         f"{r[n]['errors']} errors{ratio}"
+                    )
+                    print(
+                        f"               CPU per question: server {r[n]['server_ms']:.2f} ms, "
+                        f"load generator {r[n]['client_ms']:.2f} ms"
                     )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

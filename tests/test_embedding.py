@@ -120,12 +120,12 @@ class WatchedSession:
 
 def test_a_lone_questions_work_runs_on_another_thread_while_the_model_runs(batching, embedder):
     started = threading.Event()
-    batching._session = WatchedSession(embedder._session, started)
+    batching._question_session = WatchedSession(embedder._question_session, started)
     seen: list[tuple[bool, int]] = []
 
     def work() -> None:
         started.set()
-        seen.append((batching._session.running.wait(5), threading.get_ident()))
+        seen.append((batching._question_session.running.wait(5), threading.get_ident()))
 
     began = time.monotonic()
     vectors = batching.encode([QUESTIONS[0]], during=work)
@@ -206,8 +206,8 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def onnx_embedder(onnx_cache: Path) -> OnnxEmbedder:
-    """The default backend, exported afresh into a temporary cache (no question cache)."""
-    return OnnxEmbedder(onnx_cache=onnx_cache, cache_size=0, device="cpu")
+    """The default backend's fp32 export, made afresh in a temporary cache, for questions too (no question cache)."""
+    return OnnxEmbedder(onnx_cache=onnx_cache, cache_size=0, device="cpu", question_precision="fp32")
 
 
 def test_the_default_backend_is_onnx(embedder, monkeypatch):
@@ -255,11 +255,78 @@ def test_onnx_batches_give_the_vectors_of_single_questions(onnx_embedder):
     assert np.allclose(np.vstack(together), alone, atol=1e-5)
 
 
+def test_int8_questions_go_through_the_quantised_model_and_passages_through_fp32(onnx_embedder):
+    """ISSQA_QUESTION_PRECISION=int8: a question's vector from the export quantised per channel, close
+    to fp32's, the same alone or in a batch; the passages' and sentences' vectors (the index) exactly fp32's."""
+    cache = onnx_embedder.onnx_path.parent.parent
+    int8 = OnnxEmbedder(onnx_cache=cache, cache_size=0, device="cpu", question_precision="int8")
+    assert int8.question_precision == "int8" and int8.onnx_path == onnx_embedder.onnx_path
+    assert (onnx_embedder.onnx_path.parent / embedding.INT8_FILE).is_file()
+    questions = real_questions(20)
+    cosines = np.sum(int8.encode(questions) * onnx_embedder.encode(questions), axis=1)
+    # Quantised, not the same model: close (0.988 at worst on 200 SQuAD questions), never identical.
+    assert cosines.min() >= 0.98 and cosines.max() < embedding.MIN_COSINE
+    alone = np.vstack([int8.encode([q]) for q in questions[:8]])
+    assert np.allclose(int8.encode(questions[:8]), alone, atol=1e-5)  # batches give the vectors of singles
+    docs = [d for d in load_documents(ROOT / "documents") if isinstance(d, Document)][:1]
+    got = embed_documents(docs, int8, ChunkSettings(), 0)
+    expected = embed_documents(docs, onnx_embedder, ChunkSettings(), 0)
+    assert np.array_equal(got.vectors, expected.vectors)
+    for ours, theirs in zip(got.sentences, expected.sentences, strict=True):
+        assert all(np.array_equal(a.vector, b.vector) for a, b in zip(ours, theirs, strict=True))
+
+
+def test_the_int8_model_is_reproducible(onnx_embedder, tmp_path):
+    """The same export gives the same int8 bytes, written whole (two workers quantising at once)."""
+    made = embedding.int8_model_path(onnx_embedder.onnx_path)
+    again = tmp_path / embedding.INT8_FILE
+    embedding.quantize(onnx_embedder.onnx_path, again)
+    assert again.read_bytes() == made.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [embedding.INT8_FILE]  # no temporary file left
+
+
+def test_the_question_precision_is_a_setting(onnx_embedder, monkeypatch):
+    assert embedding.default_precision({"ISSQA_QUESTION_PRECISION": " INT8 "}) == "int8"
+    assert embedding.default_precision({}) == "fp32"
+    with pytest.raises(ConfigError, match="ISSQA_QUESTION_PRECISION must be one of fp32, int8, not 'int4'"):
+        embedding.check_precision("int4")
+    monkeypatch.setenv("ISSQA_ONNX_CACHE", str(onnx_embedder.onnx_path.parent.parent))
+    monkeypatch.setenv("ISSQA_QUESTION_PRECISION", "int4")
+    with pytest.raises(ConfigError, match="ISSQA_QUESTION_PRECISION"):
+        load_embedder()
+    monkeypatch.setenv("ISSQA_QUESTION_PRECISION", "int8")
+    int8 = load_embedder()
+    assert isinstance(int8, OnnxEmbedder) and int8.question_precision == "int8"
+    monkeypatch.delenv("ISSQA_QUESTION_PRECISION")
+    fp32 = load_embedder()  # the default
+    assert isinstance(fp32, OnnxEmbedder) and fp32.question_precision == "fp32"
+    question = real_questions(1)
+    assert np.array_equal(fp32._forward(question), onnx_embedder._forward(question))
+    assert not np.array_equal(int8._forward(question), fp32._forward(question))
+
+
+def test_prepare_makes_the_int8_model_once(onnx_embedder, tmp_path, monkeypatch):
+    """With int8 questions, `make` (prepare) quantises beside the export; serving then finds nothing to make."""
+    cache = tmp_path / "cache"
+    folder = cache / onnx_embedder.onnx_path.parent.name
+    folder.mkdir(parents=True)
+    shutil.copy(onnx_embedder.onnx_path, folder / "model.onnx")  # exported already, not yet quantised
+    monkeypatch.setenv("ISSQA_ONNX_CACHE", str(cache))
+    monkeypatch.delenv("ISSQA_QUESTION_PRECISION", raising=False)
+    assert not embedding.needs_export(onnx_embedder.name, "onnx")  # fp32 (the default) needs no int8 file
+    assert embedding.prepare(backend="onnx") == folder / "model.onnx"
+    assert not (folder / embedding.INT8_FILE).exists()
+    monkeypatch.setenv("ISSQA_QUESTION_PRECISION", "int8")
+    assert embedding.needs_export(onnx_embedder.name, "onnx")
+    assert embedding.prepare(backend="onnx") == folder / "model.onnx"
+    assert (folder / embedding.INT8_FILE).is_file() and not embedding.needs_export(onnx_embedder.name, "onnx")
+
+
 def test_the_export_lands_in_the_cache_and_is_reused(onnx_embedder, onnx_cache, monkeypatch):
     path = onnx_embedder.onnx_path
     assert path.is_file() and path.parent.parent == onnx_cache
     assert path.parent.name.startswith("all-MiniLM-L6-v2-")
-    assert [p.name for p in path.parent.iterdir()] == ["model.onnx"]  # no temporary file left
+    assert {p.name for p in path.parent.iterdir()} <= {"model.onnx", embedding.INT8_FILE}  # no temporary file
     written = path.stat().st_mtime_ns
 
     def no_export(*args):
@@ -270,7 +337,7 @@ def test_the_export_lands_in_the_cache_and_is_reused(onnx_embedder, onnx_cache, 
     assert embedding.prepare(backend="onnx") == path and not embedding.needs_export(
         onnx_embedder.name, "onnx"
     )
-    second = OnnxEmbedder(cache_size=0)  # the cache folder from the environment this time
+    second = OnnxEmbedder(cache_size=0, question_precision="fp32")  # the cache folder from the environment
     assert second.onnx_path == path and path.stat().st_mtime_ns == written
     question = real_questions(1)
     assert np.array_equal(second.encode(question), onnx_embedder.encode(question))
@@ -283,9 +350,10 @@ def test_the_export_is_reproducible_and_replaces_the_file_whole_while_in_use(onn
     before = path.stat().st_ino
     embedding.export_onnx(torch_embedder._model, path)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before_hash
-    assert path.stat().st_ino != before and [p.name for p in path.parent.iterdir()] == ["model.onnx"]
+    assert path.stat().st_ino != before
+    assert {p.name for p in path.parent.iterdir()} <= {"model.onnx", embedding.INT8_FILE}
     question = real_questions(1)
-    fresh = OnnxEmbedder(onnx_cache=path.parent.parent, cache_size=0)  # the new file loads ...
+    fresh = OnnxEmbedder(onnx_cache=path.parent.parent, cache_size=0, question_precision="fp32")  # loads ...
     assert np.allclose(fresh.encode(question), onnx_embedder.encode(question), atol=1e-6)  # ... the old runs
 
 
@@ -372,6 +440,7 @@ def test_the_cpu_device_runs_both_backends_on_the_cpu(embedder, torch_embedder, 
     monkeypatch.setenv("ISSQA_DEVICE", "cpu")
     on_cpu = OnnxEmbedder(cache_size=0)
     assert on_cpu.device == "cpu" and on_cpu._session.get_providers() == ["CPUExecutionProvider"]
+    assert on_cpu._question_session.get_providers() == ["CPUExecutionProvider"]
     question = real_questions(1)
     assert np.allclose(on_cpu.encode(question), embedder.encode(question), atol=1e-6)
 
