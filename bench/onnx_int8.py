@@ -56,6 +56,7 @@ def main() -> None:
         def quantised(name: str) -> embedding.OnnxEmbedder:
             model = embedding.OnnxEmbedder(question_precision="fp32")
             model._session = model._question_session = embedding.onnx_session(files[name])
+            model._question_batch = 1  # as int8 questions run: dynamic quantisation scales by the batch
             return model
 
         variants = {

@@ -11,8 +11,8 @@ by one serves the other:
 - "torch": sentence-transformers itself, the fallback.
 
 With ISSQA_QUESTION_PRECISION=int8, a question goes through the export quantised to int8 (per channel,
-onnxruntime's dynamic quantisation), about a third of fp32's time on a CPU, made from the export and
-kept beside it. Passages, and so the index, are always embedded in fp32.
+onnxruntime's dynamic quantisation), made from the export and kept beside it: about a third of fp32's
+time on this project's machine (AVX-512 with VNNI). Passages, and so the index, are always fp32.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ KEPT_EXPORTS = 3  # per model, the newest exports in the cache (`prune_exports`)
 MIN_COSINE = 0.9999  # what "the same vectors" means between the backends (checked by the tests)
 # What encodes a question on the ONNX backend (ISSQA_QUESTION_PRECISION): `fp32`, the export itself, or
 # `int8`, the export quantised per channel. On squad-v1.1-dev int8 questions keep R@1 and give 0.0037
-# fewer answer hits (issue 13 allows 0.005) in about a third of the model's time, but follow-ups lose
+# fewer answer hits (issue 13 allows 0.005) in about a third of the model's time (on a CPU with VNNI),
+# but follow-ups lose
 # 0.011-0.024 of their answer hits on the tuning sets, so fp32 stays the default (bench/onnx_int8.py,
 # docs/benchmarks.md section 10). On a GPU questions stay fp32.
 PRECISIONS = ("fp32", "int8")
@@ -182,7 +183,7 @@ class _Batching:
             if during is not None:
                 during()
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        if self.cache_size <= 0 or len(texts) > QUESTIONS_AT_ONCE:  # passages in bulk: no cache
+        if self.cache_size <= 0 or len(texts) > QUESTIONS_AT_ONCE:  # texts in bulk: no cache
             return self._encode(texts, show_progress, during)
         result = np.empty((len(texts), self.dimensions), dtype=np.float32)
         missing: list[int] = []
@@ -219,7 +220,7 @@ class _Batching:
         flat (docs/benchmarks.md, section 10); a lone caller is encoded at once, its `during`
         beside the model.
         """
-        if len(texts) > QUESTIONS_AT_ONCE:  # bulk passages: one caller, already batched
+        if len(texts) > QUESTIONS_AT_ONCE:  # texts in bulk: one caller, already batched
             with self._lock:  # the model already uses every thread it has; parallel calls only contend
                 vectors = self._forward(texts, show_progress)
             if during is not None:
@@ -370,15 +371,13 @@ class OnnxEmbedder(_Batching):
         self.onnx_path = onnx_model_path(name, onnx_cache or onnx_cache_dir())
         providers = onnx_providers(device)
         self.device = "cuda" if providers[0] == "CUDAExecutionProvider" else "cpu"
+        self._providers = providers
         self._session = onnx_session(self.onnx_path, providers)
         self._session_inputs = [i.name for i in self._session.get_inputs()]
         # onnxruntime's int8 kernels are its CPU ones: on a GPU the fp32 export is the fast one.
         self.question_precision = precision if self.device == "cpu" else "fp32"
-        self._question_session = (
-            onnx_session(int8_model_path(self.onnx_path), providers)
-            if self.question_precision == "int8"
-            else self._session
-        )
+        # The int8 session is made for the first question (`_question_model`): a build never needs it.
+        self._question_session: Any = self._session if self.question_precision == "fp32" else None
         # Dynamic quantisation scales each activation by the range of the whole batch, so an int8
         # question's vector would depend on the questions (and padding) it shares a pass with: int8
         # questions run one at a time. Batching gains little there (1.6 ms a question alone, 1.5 in
@@ -387,8 +386,17 @@ class OnnxEmbedder(_Batching):
         self._tokenizer = load_tokenizer(folder)  # nothing truncated: passages, counting
         self._truncating = load_tokenizer(folder, truncate=spec.max_seq_length)  # questions
 
+    def _question_model(self) -> Any:
+        """The session that encodes questions: the fp32 export's, or the int8 copy's, loaded on first use.
+
+        Called holding the model lock (`_encode`), as every run is.
+        """
+        if self._question_session is None:
+            self._question_session = onnx_session(int8_model_path(self.onnx_path), self._providers)
+        return self._question_session
+
     def _run(
-        self, encodings: list[Any], start: Callable[[], None] | None = None, session: Any = None
+        self, encodings: list[Any], start: Callable[[], None] | None = None, session: Any | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Token embeddings and attention mask of tokenised texts (all padded to one length).
 
@@ -403,7 +411,7 @@ class OnnxEmbedder(_Batching):
         inputs = {name: features[name] for name in self._session_inputs}
         if start is not None:
             start()
-        tokens = (session or self._session).run(None, inputs)[0]
+        tokens = (self._session if session is None else session).run(None, inputs)[0]
         return np.asarray(tokens, dtype=np.float32), features["attention_mask"]
 
     def _forward(
@@ -418,7 +426,7 @@ class OnnxEmbedder(_Batching):
         for b in range(0, len(order), self._question_batch):
             ids = order[b : b + self._question_batch]
             encodings = self._truncating.encode_batch([texts[i] for i in ids])
-            tokens, mask = self._run(encodings, start, self._question_session)
+            tokens, mask = self._run(encodings, start, self._question_model())
             start = None
             out[ids] = mean_pool(tokens, mask)
         return out
@@ -490,7 +498,8 @@ AnyEmbedder = OnnxEmbedder | SentenceTransformerEmbedder
 
 
 def load_embedder(name: str = DEFAULT_MODEL, backend: str | None = None) -> AnyEmbedder:
-    """Load a model once per process, backend and device: apps, CLI commands and tests all share it.
+    """Load a model once per process, backend, device and question precision: apps, CLI commands and
+    tests all share it.
 
     `backend` defaults to ISSQA_BACKEND and the device to ISSQA_DEVICE, resolved before the cache so
     that an explicit "onnx" and the default share one loaded model.
@@ -735,36 +744,46 @@ def onnx_model_path(name: str, cache: Path) -> Path:
 
 
 def int8_model_path(export: Path) -> Path:
-    """The export quantised to int8, beside it; made first if it is not there yet (no torch needed)."""
+    """The export quantised to int8, beside it; made first when missing or older than the export."""
     path = export.with_name(INT8_FILE)
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_mtime_ns < export.stat().st_mtime_ns:
         quantize(export, path)
     return path
 
 
 class _NoPreprocessingAdvice(logging.Filter):
+    """Drops onnxruntime's advice to run its shape inference before quantising: nothing to act on here."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         return "pre-processing before quantization" not in record.getMessage()
 
 
 def quantize(export: Path, path: Path) -> None:
     """Quantise `export`'s weights to int8, one scale per output channel, into `path`: atomically and
-    reproducibly (the same bytes from the same export; tests/test_embedding.py checks it).
+    reproducibly (the same bytes from the same export and onnxruntime; tests/test_embedding.py checks it).
 
-    Per channel, a question's vector keeps a cosine of 0.988 or more to fp32's (0.947 per tensor) on
-    squad-v1.1-dev's questions; activations are quantised as each question runs (dynamic).
+    Per channel, a question's vector keeps a cosine near 0.99 to fp32's (near 0.97 per tensor;
+    docs/benchmarks.md, section 10); activations are quantised as each question runs (dynamic).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    advice = _NoPreprocessingAdvice()  # onnxruntime's advice to run its shape inference first
-    logging.getLogger().addFilter(advice)
+    root = logging.getLogger()
+    advice = _NoPreprocessingAdvice()
+    # onnxruntime logs through `logging.warning`, which would give the root logger a stderr handler
+    # of its own if it had none: a handler that does nothing keeps the process's logging as it was.
+    quiet = logging.NullHandler() if not root.handlers else None
+    root.addFilter(advice)
+    if quiet is not None:
+        root.addHandler(quiet)
     try:
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".quantizing-") as tmp:
             staged = Path(tmp) / path.name
             quantize_dynamic(str(export), str(staged), weight_type=QuantType.QInt8, per_channel=True)
             os.replace(staged, path)
     finally:
-        logging.getLogger().removeFilter(advice)
+        root.removeFilter(advice)
+        if quiet is not None:
+            root.removeHandler(quiet)
 
 
 def prune_exports(current: Path, keep: int = KEPT_EXPORTS) -> list[Path]:
@@ -910,9 +929,13 @@ def prepare(name: str | None = None, backend: str | None = None, cache: Path | N
 
 
 def needs_export(name: str, backend: str) -> bool:
-    """Whether serving `name` with `backend` would have to export (or quantise) the model first (cheap to ask)."""
+    """Whether serving `name` with `backend` would first have to export the model, or quantise it
+    (cheap to ask)."""
     if backend != "onnx":
         return False
     export = onnx_file(name, onnx_cache_dir())
-    int8 = check_precision(default_precision()) == "int8"
-    return not export.is_file() or (int8 and not export.with_name(INT8_FILE).is_file())
+    if not export.is_file():
+        return True
+    int8 = export.with_name(INT8_FILE)
+    stale = not int8.is_file() or int8.stat().st_mtime_ns < export.stat().st_mtime_ns
+    return check_precision(default_precision()) == "int8" and stale

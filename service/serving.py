@@ -104,15 +104,16 @@ def build_if_stale(config: dict[str, Any]) -> None:
     import click
 
     from . import create_app, get_engine
-    from .embedding import check_device, default_device, needs_export
+    from .embedding import check_device, check_precision, default_device, default_precision, needs_export
 
     engine = get_engine(create_app(config))
     check_device(default_device())  # a bad ISSQA_DEVICE: one line here, not workers failing to boot
+    check_precision(default_precision())  # and the same for ISSQA_QUESTION_PRECISION
     reason = engine.staleness()
     if not reason:
         if needs_export(engine.settings.model, engine.settings.backend):
             # Once, here, rather than in every worker: exporting imports torch.
-            click.echo("Exporting the model to ONNX (once).", err=True)
+            click.echo("Preparing the model: its ONNX export, or its int8 copy (once).", err=True)
             _spawn(config, prepare_only=True)
         return
     click.echo(f"Building the index: {reason}.", err=True)

@@ -206,7 +206,7 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def onnx_embedder(onnx_cache: Path) -> OnnxEmbedder:
-    """The default backend's fp32 export, made afresh in a temporary cache, for questions too (no question cache)."""
+    """The default backend's fp32 export, made afresh in a temporary cache, for questions too (no cache)."""
     return OnnxEmbedder(onnx_cache=onnx_cache, cache_size=0, device="cpu", question_precision="fp32")
 
 
@@ -257,13 +257,13 @@ def test_onnx_batches_give_the_vectors_of_single_questions(onnx_embedder):
 
 def test_int8_questions_go_through_the_quantised_model_and_passages_through_fp32(onnx_embedder):
     """ISSQA_QUESTION_PRECISION=int8: a question's vector from the export quantised per channel, close
-    to fp32's, the same alone or in a batch; the passages' and sentences' vectors (the index) exactly fp32's."""
+    to fp32's, the same alone or in a batch; the passages' and sentences' vectors (the index) fp32's."""
     cache = onnx_embedder.onnx_path.parent.parent
     int8 = OnnxEmbedder(onnx_cache=cache, cache_size=0, device="cpu", question_precision="int8")
     assert int8.question_precision == "int8" and int8.onnx_path == onnx_embedder.onnx_path
-    assert (onnx_embedder.onnx_path.parent / embedding.INT8_FILE).is_file()
     questions = real_questions(20)
     cosines = np.sum(int8.encode(questions) * onnx_embedder.encode(questions), axis=1)
+    assert (onnx_embedder.onnx_path.parent / embedding.INT8_FILE).is_file()  # made for the first question
     # Quantised, not the same model: close (0.988 at worst on 200 SQuAD questions), never identical.
     assert cosines.min() >= 0.98 and cosines.max() < embedding.MIN_COSINE
     alone = np.vstack([int8.encode([q]) for q in questions[:8]])
@@ -276,16 +276,23 @@ def test_int8_questions_go_through_the_quantised_model_and_passages_through_fp32
         assert all(np.array_equal(a.vector, b.vector) for a, b in zip(ours, theirs, strict=True))
 
 
-def test_the_int8_model_is_reproducible(onnx_embedder, tmp_path):
-    """The same export gives the same int8 bytes, written whole (two workers quantising at once)."""
+def test_the_int8_model_is_reproducible_and_follows_the_export(onnx_embedder, tmp_path):
+    """The same export gives the same int8 bytes, no temporary file left; a newer export is quantised again."""
     made = embedding.int8_model_path(onnx_embedder.onnx_path)
     again = tmp_path / embedding.INT8_FILE
     embedding.quantize(onnx_embedder.onnx_path, again)
     assert again.read_bytes() == made.read_bytes()
-    assert [p.name for p in tmp_path.iterdir()] == [embedding.INT8_FILE]  # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == [embedding.INT8_FILE]
+    export = tmp_path / "model.onnx"
+    shutil.copy(onnx_embedder.onnx_path, export)
+    os.utime(again, ns=(1, 1))  # older than the export beside it: made from an earlier one
+    assert embedding.int8_model_path(export) == again and again.stat().st_mtime_ns > 1
+    assert again.read_bytes() == made.read_bytes()
 
 
 def test_the_question_precision_is_a_setting(onnx_embedder, monkeypatch):
+    monkeypatch.setenv("ISSQA_DEVICE", "cpu")  # int8 is for the CPU: a GPU would run questions in fp32
+    embedding._load_embedder.cache_clear()  # not the session's embedder: this one's cache folder
     assert embedding.default_precision({"ISSQA_QUESTION_PRECISION": " INT8 "}) == "int8"
     assert embedding.default_precision({}) == "fp32"
     with pytest.raises(ConfigError, match="ISSQA_QUESTION_PRECISION must be one of fp32, int8, not 'int4'"):
@@ -303,10 +310,11 @@ def test_the_question_precision_is_a_setting(onnx_embedder, monkeypatch):
     question = real_questions(1)
     assert np.array_equal(fp32._forward(question), onnx_embedder._forward(question))
     assert not np.array_equal(int8._forward(question), fp32._forward(question))
+    embedding._load_embedder.cache_clear()  # later tests get the default again
 
 
 def test_prepare_makes_the_int8_model_once(onnx_embedder, tmp_path, monkeypatch):
-    """With int8 questions, `make` (prepare) quantises beside the export; serving then finds nothing to make."""
+    """With int8 questions, `make` (prepare) quantises beside the export; serving finds nothing to make."""
     cache = tmp_path / "cache"
     folder = cache / onnx_embedder.onnx_path.parent.name
     folder.mkdir(parents=True)
@@ -320,6 +328,9 @@ def test_prepare_makes_the_int8_model_once(onnx_embedder, tmp_path, monkeypatch)
     assert embedding.needs_export(onnx_embedder.name, "onnx")
     assert embedding.prepare(backend="onnx") == folder / "model.onnx"
     assert (folder / embedding.INT8_FILE).is_file() and not embedding.needs_export(onnx_embedder.name, "onnx")
+    made = (folder / embedding.INT8_FILE).stat().st_mtime_ns
+    assert embedding.prepare(backend="onnx") == folder / "model.onnx"
+    assert (folder / embedding.INT8_FILE).stat().st_mtime_ns == made  # once
 
 
 def test_the_export_lands_in_the_cache_and_is_reused(onnx_embedder, onnx_cache, monkeypatch):
@@ -440,7 +451,9 @@ def test_the_cpu_device_runs_both_backends_on_the_cpu(embedder, torch_embedder, 
     monkeypatch.setenv("ISSQA_DEVICE", "cpu")
     on_cpu = OnnxEmbedder(cache_size=0)
     assert on_cpu.device == "cpu" and on_cpu._session.get_providers() == ["CPUExecutionProvider"]
-    assert on_cpu._question_session.get_providers() == ["CPUExecutionProvider"]
+    int8 = OnnxEmbedder(cache_size=0, question_precision="int8")
+    assert int8.question_precision == "int8"
+    assert int8._question_model().get_providers() == ["CPUExecutionProvider"]
     question = real_questions(1)
     assert np.allclose(on_cpu.encode(question), embedder.encode(question), atol=1e-6)
 
