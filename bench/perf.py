@@ -15,9 +15,11 @@ threads, 2 by default), plus a flat FAISS search: no web server, no answer. With
 3. Over HTTP on 127.0.0.1, the production server (`issqa serve`, gunicorn) with 1, 4 and 16
    concurrent clients asking questions (cache off): p50/p95/p99, questions per second, errors, and
    the CPU each answered question cost the server and the load generator (this process's client
-   threads, on the same cores), for each server layout given by `--layouts` (workers x model threads); its cold start (process
-   start to the first answer, index already built) and its memory (each worker's resident set after
-   the runs, the peak summed over processes, and the proportional share that counts shared pages once).
+   threads, on the same cores), for each server layout given by `--layouts` (workers x model
+   threads); its cold start (process start to the first answer, index already built) and its memory
+   (each worker's resident set after the runs, the peak summed over processes, and the proportional
+   share that counts shared pages once). With `--http-cached`, the cache is on and the clients ask 20
+   questions over and over: what a request costs the server without the model.
 
 The corpus is the first `--passages` SQuAD v1.1 dev passages written as documents, and the questions
 are theirs.
@@ -229,10 +231,22 @@ def ask_http(conn: http.client.HTTPConnection, question: str) -> bool:
 
 
 def http_run(
-    documents: Path, index: Path, questions: list[str], layout: str, seconds: float, clients: list[int]
+    documents: Path,
+    index: Path,
+    questions: list[str],
+    layout: str,
+    seconds: float,
+    clients: list[int],
+    cached: bool = False,
 ):
     workers, torch_threads = layout.split("x")
-    env = {"ISSQA_RATE_LIMIT": "off", "ISSQA_EMBED_CACHE": "0", "ISSQA_ACCESS_LOG": "false"}
+    env = {
+        "ISSQA_RATE_LIMIT": "off",
+        "ISSQA_EMBED_CACHE": "1024" if cached else "0",
+        "ISSQA_ACCESS_LOG": "false",
+    }
+    if cached:  # a few questions over and over: after each worker's first time, no model runs
+        questions = questions[:20]
     flags = ["--documents", str(documents), "--index", str(index), "--workers", workers]
     flags += ["--torch-threads", torch_threads]
     result: dict[str, Any] = {"layout": layout}
@@ -350,6 +364,11 @@ def main() -> None:
         "--build-corpus", type=Path, help="Documents folder for the build part (default: the SQuAD passages)."
     )
     parser.add_argument("--skip", default="", help="Parts to skip: inprocess,build,http")
+    parser.add_argument(
+        "--http-cached",
+        action="store_true",
+        help="Over HTTP, the question cache on and 20 questions repeated.",
+    )
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     clients = [int(c) for c in args.clients.split(",")]
@@ -411,12 +430,15 @@ def main() -> None:
                 f"   issqa build (whole pipeline)    {full_rate:6.1f} passages/s   ratio {full_rate / raw_rate:.2f}x"
             )
         if "http" not in skip:
-            print(f"\n3. Over HTTP on 127.0.0.1, {args.seconds:.0f} s per client count, cache off")
+            cache = "cache on, 20 questions repeated" if args.http_cached else "cache off"
+            print(f"\n3. Over HTTP on 127.0.0.1, {args.seconds:.0f} s per client count, {cache}")
             print(
                 f"   raw cold start (python, load the model, encode one question): {raw_cold_start(model):.1f} s"
             )
             for layout in layouts:
-                r = http_run(documents, tmp / "index", questions, layout, args.seconds, clients)
+                r = http_run(
+                    documents, tmp / "index", questions, layout, args.seconds, clients, args.http_cached
+                )
                 w, t = layout.split("x")
                 hwm, pss, procs, workers = r["memory"]
                 print(

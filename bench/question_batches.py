@@ -2,7 +2,7 @@
 
 Encodes the same SQuAD questions one at a time, then in pairs, fours and eights, with one model
 thread (what a server worker has on a two-core machine), all in one run, with the configured backend
-(ISSQA_BACKEND: onnx by default, or torch). The embedder's leader/follower batching
+(ISSQA_BACKEND: onnx by default, or torch) and question model (ISSQA_QUESTION_PRECISION). The embedder's leader/follower batching
 (`embedding._Batching._encode`) rests on these figures.
 
     .venv/bin/python bench/question_batches.py ../shared/benchmarks/squad-v1.1-dev [--questions 128]
@@ -30,6 +30,10 @@ def main() -> None:
 
     set_torch_threads(1)
     embedder = load_embedder()  # its model call alone (`_forward`): no cache, no queue
+    if getattr(embedder, "question_precision", "fp32") == "int8":
+        # int8 questions run one at a time (a batch's range scales each activation, so a vector would
+        # depend on its batch); batched here anyway, to show what batching them would gain.
+        embedder._question_batch = embedder.batch_size  # type: ignore[union-attr]
     lines = (args.folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines[: args.questions]]
     embedder._forward(questions[:8])  # warm up

@@ -65,9 +65,8 @@ MIN_COSINE = 0.9999  # what "the same vectors" means between the backends (check
 # What encodes a question on the ONNX backend (ISSQA_QUESTION_PRECISION): `fp32`, the export itself, or
 # `int8`, the export quantised per channel. On squad-v1.1-dev int8 questions keep R@1 and give 0.0037
 # fewer answer hits (issue 13 allows 0.005) in about a third of the model's time (on a CPU with VNNI),
-# but follow-ups lose
-# 0.011-0.024 of their answer hits on the tuning sets, so fp32 stays the default (bench/onnx_int8.py,
-# docs/benchmarks.md section 10). On a GPU questions stay fp32.
+# but follow-ups lose 0.011-0.024 of their answer hits on the tuning sets, so fp32 stays the default
+# (bench/onnx_int8.py, docs/benchmarks.md section 10). On a GPU questions stay fp32.
 PRECISIONS = ("fp32", "int8")
 DEFAULT_PRECISION = "fp32"
 INT8_FILE = "model-int8.onnx"  # beside the export it is made from
@@ -380,8 +379,8 @@ class OnnxEmbedder(_Batching):
         self._question_session: Any = self._session if self.question_precision == "fp32" else None
         # Dynamic quantisation scales each activation by the range of the whole batch, so an int8
         # question's vector would depend on the questions (and padding) it shares a pass with: int8
-        # questions run one at a time. Batching gains little there (1.6 ms a question alone, 1.5 in
-        # eights, one thread), where fp32 runs 4.4 ms alone and 4.0 in eights.
+        # questions run one at a time, though in eights they would run 1.35x as fast (one thread,
+        # bench/question_batches.py: 592 questions/s alone, 797 in eights; fp32 292 and 289).
         self._question_batch = 1 if self.question_precision == "int8" else batch_size
         self._tokenizer = load_tokenizer(folder)  # nothing truncated: passages, counting
         self._truncating = load_tokenizer(folder, truncate=spec.max_seq_length)  # questions
@@ -746,9 +745,17 @@ def onnx_model_path(name: str, cache: Path) -> Path:
 def int8_model_path(export: Path) -> Path:
     """The export quantised to int8, beside it; made first when missing or older than the export."""
     path = export.with_name(INT8_FILE)
-    if not path.is_file() or path.stat().st_mtime_ns < export.stat().st_mtime_ns:
+    if not _made_from(path, export):
         quantize(export, path)
     return path
+
+
+def _made_from(derived: Path, source: Path) -> bool:
+    """Whether `derived` exists and is no older than `source`, which it is made from."""
+    try:
+        return derived.stat().st_mtime_ns >= source.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
 
 
 class _NoPreprocessingAdvice(logging.Filter):
@@ -936,6 +943,4 @@ def needs_export(name: str, backend: str) -> bool:
     export = onnx_file(name, onnx_cache_dir())
     if not export.is_file():
         return True
-    int8 = export.with_name(INT8_FILE)
-    stale = not int8.is_file() or int8.stat().st_mtime_ns < export.stat().st_mtime_ns
-    return check_precision(default_precision()) == "int8" and stale
+    return check_precision(default_precision()) == "int8" and not _made_from(export.with_name(INT8_FILE), export)

@@ -153,20 +153,33 @@ def test_gunicorn_workers_serve_and_rebuild_without_torch(tmp_path):
             assert "onnxruntime" in _libraries(pid)  # it is the ONNX model that answers
 
 
-def test_serve_refuses_a_bad_device_before_starting_anything(monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("ISSQA_DEVICE", "gpu", "ISSQA_DEVICE must be one of auto, cpu, cuda, not 'gpu'"),
+        (
+            "ISSQA_QUESTION_PRECISION",
+            "int4",
+            "ISSQA_QUESTION_PRECISION must be one of fp32, int8, not 'int4'",
+        ),
+    ],
+)
+def test_serve_refuses_a_bad_model_setting_before_starting_anything(
+    monkeypatch, tmp_path, setting, value, message
+):
     real = serving.build_if_stale
     calls = _record(monkeypatch)
     monkeypatch.setattr(serving, "build_if_stale", real)  # the real check, then recorded servers
-    env = {"ISSQA_INDEX": str(tmp_path / "index"), "ISSQA_DEVICE": "gpu"}
+    env = {"ISSQA_INDEX": str(tmp_path / "index"), setting: value}
     result = CliRunner().invoke(main, ["serve", "--port", "8125"], env=env)
     assert result.exit_code == 1
-    assert result.output.startswith("issqa: ISSQA_DEVICE must be one of auto, cpu, cuda, not 'gpu'")
+    assert result.output.startswith(f"issqa: {message}")
     assert calls == []  # neither gunicorn nor the development server started
 
 
 def test_a_worker_loads_what_a_first_question_needs_before_it_serves(news_index):
-    # The spelling word list and the spelling index load on the first word no passage holds; a worker
-    # loads them while it starts, so no user's question waits for them.
+    # The spelling word list loads on the first word no passage holds; a worker loads it while it
+    # starts, so no user's question waits for it.
     from service import text
 
     text._english.cache_clear()
